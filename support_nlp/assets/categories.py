@@ -1,0 +1,168 @@
+"""cluster_labels and classifier: discover categories across days, then learn them for daily inference."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
+from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
+from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.metadata import concat_days
+from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
+
+# Training reads every materialized day; days never materialized are skipped rather than failing.
+ALL_MATERIALIZED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
+
+
+class DateWindowConfig(dg.Config):
+    first_day: str | None = None  # "YYYY-MM-DD"; None = from the earliest materialized day
+    last_day: str | None = None  # inclusive; None = up to the latest materialized day
+
+    def select(self, by_day: dict) -> dict:
+        return {
+            day: value
+            for day, value in by_day.items()
+            if (self.first_day is None or day >= self.first_day) and (self.last_day is None or day <= self.last_day)
+        }
+
+
+class ClusterLabelsConfig(DateWindowConfig):
+    pca_components: int = 50
+    k: int | None = None  # None: choose k from [k_min, k_max] by silhouette on a sample
+    k_min: int = 6
+    k_max: int = 30
+    k_step: int = 2
+    seed: int = 0
+
+
+class ClassifierTrainingConfig(dg.Config):
+    holdout_share: float = 0.2
+    regularization_c: float = 1.0
+
+
+def aligned_training_set(
+    clean_text: dict[str, pd.DataFrame], embeddings: dict[str, EmbeddingBatch]
+) -> tuple[pd.DataFrame, EmbeddingBatch]:
+    """Clean rows and embeddings of the same tweets, in the same order, across the given days."""
+    days = sorted(set(clean_text) & set(embeddings))
+    if not days:
+        raise dg.Failure("no day has both clean_text and embeddings materialized: materialize them first")
+    batch = EmbeddingBatch.concat([embeddings[day] for day in days])
+    tweets = concat_days({day: clean_text[day] for day in days}).set_index("tweet_id")
+    missing = np.setdiff1d(batch.tweet_ids, tweets.index.to_numpy())
+    if len(missing):
+        raise dg.Failure(f"{len(missing)} embedded tweets have no clean_text row (e.g. {missing[:5].tolist()})")
+    return tweets.loc[batch.tweet_ids].reset_index(), batch
+
+
+def categories_markdown(model: CategoryModel) -> str:
+    table = pd.DataFrame(
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "size": c["size"],
+            "share": f"{c['share']:.1%}",
+            "keywords": ", ".join(word for word, _ in c["keywords"][:6]),
+            "example": " ".join(c["representatives"][0].split()).replace("|", "/")[:120],
+        }
+        for c in sorted(model.categories, key=lambda c: -c["size"])
+    )
+    return table.to_markdown(index=False)
+
+
+@dg.asset(
+    ins={"clean_text": ALL_MATERIALIZED_DAYS, "embeddings": ALL_MATERIALIZED_DAYS},
+    io_manager_key="artifact_io_manager",
+    group_name="categories",
+    kinds={"scikitlearn"},
+)
+def cluster_labels(
+    context: dg.AssetExecutionContext,
+    config: ClusterLabelsConfig,
+    clean_text: dict[str, pd.DataFrame],
+    embeddings: dict[str, EmbeddingBatch],
+) -> CategoryModel:
+    """Categories discovered by PCA + KMeans over the embeddings of all materialized days (or a window):
+    per category a name, c-TF-IDF keywords, representative tweets and its share; per tweet its category."""
+    started = time.perf_counter()
+    tweets, batch = aligned_training_set(config.select(clean_text), config.select(embeddings))
+    context.log.info(f"clustering {len(batch):,} tweets from {tweets['day'].nunique()} days")
+    model = fit_categories(
+        batch.vectors,
+        batch.tweet_ids,
+        tweets,
+        ClusteringConfig(
+            pca_components=config.pca_components,
+            k=config.k,
+            k_min=config.k_min,
+            k_max=config.k_max,
+            k_step=config.k_step,
+            seed=config.seed,
+        ),
+        embedding_model=batch.model,
+        report=context.log.info,
+    )
+    names = [c["name"] for c in model.categories]
+    metadata = {
+        "k": model.k,
+        "k_chosen_by": "fixed by config" if config.k else "max silhouette on a sample",
+        "silhouette_sample": model.silhouette,
+        "tweets": len(batch),
+        "days": [tweets["day"].min(), tweets["day"].max()],
+        "embedding_model": batch.model,
+        "categories": dg.MetadataValue.md(categories_markdown(model)),
+        "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c["size"] for c in model.categories])),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if model.k_curve:
+        metadata["k_curve"] = dg.MetadataValue.md(k_curve_markdown(model.k_curve, model.k))
+    context.add_output_metadata(metadata)
+    return model
+
+
+@dg.asset(
+    ins={"embeddings": ALL_MATERIALIZED_DAYS},
+    io_manager_key="artifact_io_manager",
+    group_name="categories",
+    kinds={"scikitlearn"},
+)
+def classifier(
+    context: dg.AssetExecutionContext,
+    config: ClassifierTrainingConfig,
+    embeddings: dict[str, EmbeddingBatch],
+    cluster_labels: CategoryModel,
+) -> ClassifierModel:
+    """Logistic regression on the embeddings, learning cluster_labels' categories. Scored on a time-ordered
+    holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy."""
+    started = time.perf_counter()
+    batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
+    day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
+    label_of = pd.Series(cluster_labels.labels, index=cluster_labels.tweet_ids)
+    labelled = np.isin(batch.tweet_ids, cluster_labels.tweet_ids)
+    model = train_classifier(
+        batch.vectors[labelled],
+        label_of.loc[batch.tweet_ids[labelled]].to_numpy(),
+        day_of_row[labelled],
+        cluster_labels.names,
+        batch.model,
+        ClassifierConfig(holdout_share=config.holdout_share, regularization_c=config.regularization_c),
+    )
+    metrics = model.metrics
+    names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
+    context.add_output_metadata(
+        {
+            "holdout_agreement_accuracy": metrics["agreement_accuracy"],
+            "holdout_agreement_macro_f1": metrics["agreement_macro_f1"],
+            "train_rows": metrics["train_rows"],
+            "holdout_rows": metrics["holdout_rows"],
+            "train_days": metrics["train_days"],
+            "holdout_days": metrics["holdout_days"],
+            "per_category": dg.MetadataValue.md(pd.DataFrame(metrics["per_category"]).to_markdown(index=False)),
+            "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics["confusion_matrix"], names)),
+            "note": "Metrics are agreement with KMeans pseudo-labels on later days, not accuracy vs human labels.",
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
+    return model

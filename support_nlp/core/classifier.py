@@ -1,0 +1,156 @@
+"""A logistic-regression classifier that learns the discovered categories and labels new tweets.
+
+Its quality is measured on a time-ordered holdout (train on earlier days, score later days), and the
+numbers are agreement with the clustering's pseudo-labels, not accuracy against human labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import softmax
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+UNCERTAIN_ID = -1
+UNCERTAIN_NAME = "uncertain"
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    holdout_share: float = 0.2
+    regularization_c: float = 1.0
+    max_iter: int = 1000
+
+
+@dataclass
+class ClassifierModel:
+    """Multinomial logistic regression stored as plain arrays (no pickle): P(c|x) = softmax(W x + b)."""
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    classes: np.ndarray
+    category_names: dict[str, str]
+    embedding_model: str
+    metrics: dict = field(default_factory=dict)
+
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {"coef": self.coef, "intercept": self.intercept, "classes": self.classes}
+        meta = {"category_names": self.category_names, "embedding_model": self.embedding_model, "metrics": self.metrics}
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> ClassifierModel:
+        return cls(**arrays, **meta)
+
+    def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
+        return softmax(vectors @ self.coef.T + self.intercept, axis=1)
+
+    def predict(self, vectors: np.ndarray, min_confidence: float) -> pd.DataFrame:
+        """Category id, name and confidence per row; below `min_confidence` the category is `uncertain`."""
+        if len(vectors) == 0:
+            return pd.DataFrame(
+                {
+                    "category_id": pd.Series([], dtype="int32"),
+                    "category_name": pd.Series([], dtype=str),
+                    "confidence": pd.Series([], dtype="float32"),
+                }
+            )
+        proba = self.predict_proba(vectors)
+        best = proba.argmax(axis=1)
+        confidence = proba[np.arange(len(proba)), best].astype(np.float32)
+        category = self.classes[best].astype(np.int32)
+        confident = confidence >= min_confidence
+        return pd.DataFrame(
+            {
+                "category_id": np.where(confident, category, UNCERTAIN_ID).astype(np.int32),
+                "category_name": [
+                    self.category_names[str(c)] if ok else UNCERTAIN_NAME
+                    for c, ok in zip(category, confident, strict=True)
+                ],
+                "confidence": confidence,
+            }
+        )
+
+
+def time_ordered_split(days: np.ndarray, holdout_share: float) -> np.ndarray:
+    """Boolean mask of training rows: the earliest days holding about (1 - holdout_share) of the rows."""
+    unique_days, counts = np.unique(days, return_counts=True)
+    if len(unique_days) < 2:
+        raise ValueError(
+            f"a time-ordered holdout needs tweets from at least 2 days, got {len(unique_days)} "
+            f"({', '.join(unique_days)})"
+        )
+    cumulative = np.cumsum(counts) / counts.sum()
+    # The last training day is the first one reaching the training share, but never the last day.
+    last_train = min(int(np.searchsorted(cumulative, 1 - holdout_share)), len(unique_days) - 2)
+    return days <= unique_days[last_train]
+
+
+def _first_and_last(days: np.ndarray) -> list[str]:
+    unique = np.unique(days)
+    return [str(unique[0]), str(unique[-1])]
+
+
+def _fit(vectors: np.ndarray, labels: np.ndarray, config: ClassifierConfig) -> LogisticRegression:
+    return LogisticRegression(C=config.regularization_c, max_iter=config.max_iter).fit(vectors, labels)
+
+
+def evaluate_holdout(vectors, labels, days, config: ClassifierConfig, names: dict[str, str]) -> dict:
+    """Train on earlier days, score the later ones: agreement with the pseudo-labels."""
+    train = time_ordered_split(days, config.holdout_share)
+    model = _fit(vectors[train], labels[train], config)
+    predicted = model.predict(vectors[~train])
+    truth = labels[~train]
+    all_classes = np.unique(labels)
+    report = classification_report(
+        truth, predicted, labels=all_classes, output_dict=True, zero_division=0
+    )
+    per_category = [
+        {
+            "category_id": int(c),
+            "category": names[str(c)],
+            "precision": round(report[str(c)]["precision"], 4),
+            "recall": round(report[str(c)]["recall"], 4),
+            "f1": round(report[str(c)]["f1-score"], 4),
+            "support": int(report[str(c)]["support"]),
+        }
+        for c in all_classes
+    ]
+    return {
+        "agreement_accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "agreement_macro_f1": round(
+            float(f1_score(truth, predicted, labels=all_classes, average="macro", zero_division=0)), 4
+        ),
+        "train_rows": int(train.sum()),
+        "holdout_rows": int((~train).sum()),
+        "train_days": _first_and_last(days[train]),
+        "holdout_days": _first_and_last(days[~train]),
+        "per_category": per_category,
+        "confusion_labels": [int(c) for c in all_classes],
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=all_classes).tolist(),
+    }
+
+
+def train_classifier(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    days: np.ndarray,
+    category_names: dict[int, str],
+    embedding_model: str,
+    config: ClassifierConfig = ClassifierConfig(),
+) -> ClassifierModel:
+    """Evaluate on a time-ordered holdout, then fit the deployed model on all rows."""
+    names = {str(k): v for k, v in category_names.items()}
+    metrics = evaluate_holdout(vectors, labels, days, config, names)
+    final = _fit(vectors, labels, config)
+    return ClassifierModel(
+        coef=final.coef_.astype(np.float32),
+        intercept=final.intercept_.astype(np.float32),
+        classes=final.classes_.astype(np.int32),
+        category_names=names,
+        embedding_model=embedding_model,
+        metrics=metrics,
+    )

@@ -1,0 +1,61 @@
+"""Cleaning tweet text for the embedding model and finding the brand a customer addressed."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import emoji
+import pandas as pd
+
+URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+MENTION_PATTERN = re.compile(r"(?<![\w@])@(\w{1,30})")
+WHITESPACE_PATTERN = re.compile(r"\s+")
+
+
+def _emoji_as_words(chars: str, data: dict) -> str:
+    # ":face_with_tears_of_joy:" -> " face with tears of joy ": models read words, not pictographs.
+    return " " + data["en"].strip(":").replace("_", " ") + " "
+
+
+def clean_text(text: str) -> str:
+    """Text for the model: URLs and @mentions removed, entities unescaped, emoji as words, spaces normalised."""
+    text = html.unescape(text)
+    text = URL_PATTERN.sub(" ", text)
+    text = MENTION_PATTERN.sub(" ", text)
+    text = emoji.replace_emoji(text, replace=_emoji_as_words)
+    return WHITESPACE_PATTERN.sub(" ", text).strip()
+
+
+def mentions(text: str) -> list[str]:
+    return MENTION_PATTERN.findall(text)
+
+
+def addressed_brand(text: str, thread_brand: str, known_brands: frozenset[str]) -> str:
+    """The company handle a customer tweet is addressed to.
+
+    The brand that replied in the thread is authoritative; otherwise the first mention of a handle known
+    to be a brand; otherwise the first mention that is not an anonymised numeric id; else "unknown".
+    """
+    if thread_brand:
+        return thread_brand
+    handles = mentions(text)
+    for handle in handles:
+        if handle in known_brands:
+            return handle
+    for handle in handles:
+        if not handle.isdigit():
+            return handle
+    return "unknown"
+
+
+def clean_frame(tweets: pd.DataFrame, known_brands: frozenset[str]) -> pd.DataFrame:
+    """Add `text_clean`, `brand` and `is_empty` to typed tweets, keeping every original column."""
+    out = tweets.copy()
+    out["text_clean"] = pd.Series([clean_text(t) for t in out["text"]], index=out.index, dtype=str)
+    out["brand"] = [
+        addressed_brand(text, thread_brand, known_brands)
+        for text, thread_brand in zip(out["text"], out["thread_brand"], strict=True)
+    ]
+    out["is_empty"] = [not text for text in out["text_clean"]]
+    return out

@@ -1,0 +1,42 @@
+"""The Dagster code location: assets, resources, IO managers, jobs and the schedule.
+
+Configuration comes from the environment so that the same code runs on a laptop and in production:
+- SUPPORT_NLP_SOURCE: twcs.csv(.gz) path or s3:// URI (default: the bundled real sample)
+- SUPPORT_NLP_STORAGE: artifact base path, local folder or s3://bucket/prefix (default: .support_nlp/storage)
+- SUPPORT_NLP_S3_ENDPOINT_URL / SUPPORT_NLP_S3_REGION: for S3-compatible servers
+- SUPPORT_NLP_EMBEDDING_MODEL: sentence-transformers name or path (default: bundled all-MiniLM-L6-v2)
+"""
+
+import os
+
+import dagster as dg
+
+from support_nlp.assets import categories, features, inference, ingestion
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME
+from support_nlp.core.twcs import BUNDLED_SAMPLE
+from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
+from support_nlp.jobs import daily_inference_job, daily_inference_schedule, features_job, training_job
+from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, TweetSource
+
+
+def build_resources(storage: str | None = None, source: str | None = None) -> dict:
+    storage = storage or os.environ.get("SUPPORT_NLP_STORAGE", str(DEFAULT_HOME / "storage"))
+    storage_options = {
+        "base_path": storage,
+        "endpoint_url": os.environ.get("SUPPORT_NLP_S3_ENDPOINT_URL"),
+        "region": os.environ.get("SUPPORT_NLP_S3_REGION"),
+    }
+    return {
+        "table_io_manager": ParquetIOManagerFactory(**storage_options),
+        "artifact_io_manager": ArtifactIOManagerFactory(**storage_options),
+        "tweet_source": TweetSource(path=source or os.environ.get("SUPPORT_NLP_SOURCE", str(BUNDLED_SAMPLE))),
+        "embedding_model": EmbeddingModel(model=os.environ.get("SUPPORT_NLP_EMBEDDING_MODEL", BUNDLED_MODEL_NAME)),
+    }
+
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingestion, features, categories, inference]),
+    jobs=[features_job, training_job, daily_inference_job],
+    schedules=[daily_inference_schedule],
+    resources=build_resources(),
+)

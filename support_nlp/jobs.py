@@ -1,0 +1,29 @@
+"""Jobs over the asset graph, and the daily inference schedule."""
+
+import dagster as dg
+
+from support_nlp.assets.categories import classifier, cluster_labels
+from support_nlp.assets.features import clean_text, embeddings
+from support_nlp.assets.inference import predictions
+from support_nlp.assets.ingestion import raw_tweets
+from support_nlp.partitions import daily_partitions
+
+features_job = dg.define_asset_job(
+    "features",
+    selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings),
+    partitions_def=daily_partitions,
+    description="Ingest, clean and embed days of tweets (the inputs training needs).",
+)
+training_job = dg.define_asset_job(
+    "training",
+    selection=dg.AssetSelection.assets(cluster_labels, classifier),
+    description="Discover categories over all materialized days and train the classifier on them.",
+)
+daily_inference_job = dg.define_asset_job(
+    "daily_inference",
+    selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings, predictions),
+    partitions_def=daily_partitions,
+    description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
+)
+# Runs shortly after midnight UTC for the day that just ended.
+daily_inference_schedule = dg.build_schedule_from_partitioned_job(daily_inference_job, hour_of_day=1, minute_of_hour=15)

@@ -1,0 +1,10 @@
+import os
+
+import dagster as dg
+
+# twcs traffic is overwhelmingly Oct-Dec 2017; older stragglers are counted as outside the range.
+FIRST_DAY = os.environ.get("SUPPORT_NLP_FIRST_DAY", "2017-10-01")
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY)
+# One run per backfill: a 90-day backfill pays Dagster's run start-up once, not 90 times per asset.
+single_run_backfill = dg.BackfillPolicy.single_run()

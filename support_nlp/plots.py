@@ -1,0 +1,48 @@
+"""PNG charts embedded in markdown metadata, so the Dagster UI shows pictures rather than numbers."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def figure_markdown(fig, alt: str) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+
+
+def k_curve_markdown(curve: list[dict], chosen_k: int) -> str:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([p["k"] for p in curve], [p["silhouette"] for p in curve], marker="o")
+    ax.axvline(chosen_k, color="tab:red", linestyle="--", label=f"chosen k={chosen_k}")
+    ax.set(xlabel="k (categories)", ylabel="silhouette (sample)", title="Choosing k")
+    ax.legend()
+    return figure_markdown(fig, "silhouette by k")
+
+
+def category_sizes_markdown(names: list[str], sizes: list[int]) -> str:
+    order = np.argsort(sizes)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1))
+    ax.barh([names[i] for i in order], [sizes[i] for i in order])
+    ax.set(xlabel="tweets", title="Category sizes")
+    return figure_markdown(fig, "category sizes")
+
+
+def confusion_matrix_markdown(matrix: list[list[int]], labels: list[str]) -> str:
+    values = np.asarray(matrix, dtype=float)
+    rates = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(0.35 * len(labels) + 3, 0.35 * len(labels) + 2))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.set(xlabel="predicted", ylabel="pseudo-label", title="Holdout confusion (row-normalised)")
+    fig.colorbar(image, ax=ax)
+    return figure_markdown(fig, "confusion matrix")

@@ -1,0 +1,39 @@
+"""Configurable resources: where tweets come from, and which embedding model reads them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts
+from support_nlp.core.progress import ProgressCallback
+from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
+
+DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
+
+
+class TweetSource(dg.ConfigurableResource):
+    """A twcs.csv(.gz), local or `s3://`; the bundled real sample by default.
+
+    The CSV is parsed once per content version into a columnar cache under `cache_dir`.
+    """
+
+    path: str = str(BUNDLED_SAMPLE)
+    cache_dir: str = str(DEFAULT_HOME / "cache")
+
+    def parse(self, report: ProgressCallback | None = None) -> ParsedSource:
+        return parse_source(self.path, Path(self.cache_dir), report)
+
+
+class EmbeddingModel(dg.ConfigurableResource):
+    """A sentence-transformers model: the bundled all-MiniLM-L6-v2, a local path, or a hub id."""
+
+    model: str = BUNDLED_MODEL_NAME
+    batch_size: int = 64
+    device: str | None = None
+
+    def embed(self, texts: list[str], report: ProgressCallback | None = None) -> np.ndarray:
+        return embed_texts(texts, self.model, self.batch_size, self.device, report)
