@@ -19,7 +19,8 @@ from support_nlp.jobs import daily_inference_job, daily_inference_schedule, feat
 from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, TweetSource
 
 
-def build_resources(storage: str | None = None, source: str | None = None) -> dict:
+def build_resources(storage: str | None = None, source: str | None = None, cache_dir: str | None = None) -> dict:
+    """Resources from arguments, else from the environment, else local defaults under .support_nlp/."""
     storage = storage or os.environ.get("SUPPORT_NLP_STORAGE", str(DEFAULT_HOME / "storage"))
     storage_options = {
         "base_path": storage,
@@ -29,14 +30,21 @@ def build_resources(storage: str | None = None, source: str | None = None) -> di
     return {
         "table_io_manager": ParquetIOManagerFactory(**storage_options),
         "artifact_io_manager": ArtifactIOManagerFactory(**storage_options),
-        "tweet_source": TweetSource(path=source or os.environ.get("SUPPORT_NLP_SOURCE", str(BUNDLED_SAMPLE))),
+        "tweet_source": TweetSource(
+            path=source or os.environ.get("SUPPORT_NLP_SOURCE", str(BUNDLED_SAMPLE)),
+            cache_dir=cache_dir or str(DEFAULT_HOME / "cache"),
+        ),
         "embedding_model": EmbeddingModel(model=os.environ.get("SUPPORT_NLP_EMBEDDING_MODEL", BUNDLED_MODEL_NAME)),
     }
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, features, categories, inference]),
-    jobs=[features_job, training_job, daily_inference_job],
-    schedules=[daily_inference_schedule],
-    resources=build_resources(),
-)
+def build_definitions(resources: dict) -> dg.Definitions:
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([ingestion, features, categories, inference]),
+        jobs=[features_job, training_job, daily_inference_job],
+        schedules=[daily_inference_schedule],
+        resources=resources,
+    )
+
+
+defs = build_definitions(build_resources())

@@ -6,12 +6,10 @@ from support_nlp.assets.categories import classifier, cluster_labels
 from support_nlp.assets.features import clean_text, embeddings
 from support_nlp.assets.inference import predictions
 from support_nlp.assets.ingestion import raw_tweets
-from support_nlp.partitions import daily_partitions
 
 features_job = dg.define_asset_job(
     "features",
     selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings),
-    partitions_def=daily_partitions,
     description="Ingest, clean and embed days of tweets (the inputs training needs).",
 )
 training_job = dg.define_asset_job(
@@ -22,7 +20,6 @@ training_job = dg.define_asset_job(
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
     selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings, predictions),
-    partitions_def=daily_partitions,
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
 # Runs shortly after midnight UTC for the day that just ended.

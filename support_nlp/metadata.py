@@ -22,9 +22,7 @@ def concat_days(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def preview_table(frame: pd.DataFrame, columns: list[str], rows: int = PREVIEW_ROWS) -> dg.MetadataValue:
     head = frame[columns].head(rows)
     return dg.MetadataValue.table(
-        records=[
-            dg.TableRecord({c: _plain(v) for c, v in record.items()}) for record in head.to_dict("records")
-        ],
+        records=[dg.TableRecord({c: _plain(v) for c, v in record.items()}) for record in head.to_dict("records")],
         schema=dg.TableSchema(columns=[dg.TableColumn(c, str(frame[c].dtype)) for c in columns]),
     )
 

@@ -72,4 +72,3 @@ def predictions(
         }
     )
     return by_day
-

@@ -38,7 +38,11 @@ class ClassifierModel:
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {"coef": self.coef, "intercept": self.intercept, "classes": self.classes}
-        meta = {"category_names": self.category_names, "embedding_model": self.embedding_model, "metrics": self.metrics}
+        meta = {
+            "category_names": self.category_names,
+            "embedding_model": self.embedding_model,
+            "metrics": self.metrics,
+        }
         return arrays, meta
 
     @classmethod
@@ -105,9 +109,7 @@ def evaluate_holdout(vectors, labels, days, config: ClassifierConfig, names: dic
     predicted = model.predict(vectors[~train])
     truth = labels[~train]
     all_classes = np.unique(labels)
-    report = classification_report(
-        truth, predicted, labels=all_classes, output_dict=True, zero_division=0
-    )
+    report = classification_report(truth, predicted, labels=all_classes, output_dict=True, zero_division=0)
     per_category = [
         {
             "category_id": int(c),

@@ -140,9 +140,11 @@ def read_twcs(source: str, report: ProgressCallback | None = None) -> tuple[pd.D
     except ValueError as error:
         raise SourceFormatError(f"{source}: not a readable twcs.csv ({error})") from error
 
-    inbound = pd.concat(inbound_chunks, ignore_index=True) if inbound_chunks else _type_inbound(
-        pd.DataFrame(columns=TWCS_COLUMNS)
-    )[0]
+    inbound = (
+        pd.concat(inbound_chunks, ignore_index=True)
+        if inbound_chunks
+        else _type_inbound(pd.DataFrame(columns=TWCS_COLUMNS))[0]
+    )
     duplicated = inbound["tweet_id"].duplicated(keep="first")
     rejected_chunks.append(_rejected(inbound.loc[duplicated, ["tweet_id", "text"]].astype(str), "duplicate_tweet_id"))
     inbound = inbound[~duplicated].reset_index(drop=True)
@@ -192,9 +194,9 @@ def _type_inbound(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "created_at": created,
             "text": rows.loc[keep, "text"].astype(str),
             "response_tweet_id": rows.loc[keep, "response_tweet_id"].astype(str),
-            "in_response_to_tweet_id": pd.to_numeric(
-                rows.loc[keep, "in_response_to_tweet_id"], errors="coerce"
-            ).astype("Int64"),
+            "in_response_to_tweet_id": pd.to_numeric(rows.loc[keep, "in_response_to_tweet_id"], errors="coerce").astype(
+                "Int64"
+            ),
             "day": created.dt.strftime("%Y-%m-%d"),
         }
     )

@@ -1,0 +1,44 @@
+"""Shared fixtures: slices of the bundled *real* twcs sample (support_nlp/data/twcs_sample.csv.gz)."""
+
+import csv
+
+import pandas as pd
+import pytest
+
+from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
+
+# Three consecutive days, a gap day (2017-11-07) with no tweets in the slice, then one more day.
+SLICE_DAYS = ["2017-11-04", "2017-11-05", "2017-11-06", "2017-11-08"]
+SLICE_RANGE = ("2017-11-04", "2017-11-08")
+# Real tweets dated before the partition range start (2017-10-01): counted, never silently dropped.
+OUT_OF_RANGE_TWEET_IDS = 2
+
+
+@pytest.fixture(scope="session")
+def bundled_sample() -> pd.DataFrame:
+    return pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="session")
+def real_inbound(bundled_sample) -> pd.DataFrame:
+    inbound = bundled_sample[bundled_sample["inbound"] == "True"].copy()
+    inbound["day"] = pd.to_datetime(inbound["created_at"], format=CREATED_AT_FORMAT, utc=True).dt.strftime("%Y-%m-%d")
+    return inbound
+
+
+@pytest.fixture(scope="session")
+def real_slice_csv(tmp_path_factory, bundled_sample, real_inbound) -> str:
+    """A twcs.csv.gz of the real inbound tweets of SLICE_DAYS, two real pre-range tweets, and every brand
+    reply of the sample (so thread brands resolve as they do on the full file)."""
+    chosen = real_inbound[real_inbound["day"].isin(SLICE_DAYS)]
+    stragglers = real_inbound[real_inbound["day"] < "2017-10-01"].head(OUT_OF_RANGE_TWEET_IDS)
+    outbound = bundled_sample[bundled_sample["inbound"] == "False"]
+    rows = pd.concat([chosen, stragglers]).drop(columns="day")
+    path = tmp_path_factory.mktemp("source") / "twcs_slice.csv.gz"
+    pd.concat([rows, outbound]).to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def slice_inbound_count(real_inbound) -> int:
+    return int(real_inbound["day"].isin(SLICE_DAYS).sum())

@@ -1,0 +1,109 @@
+"""The whole graph, end to end, on a slice of the real bundled sample, into a temporary folder."""
+
+import subprocess
+import sys
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.definitions import build_definitions, build_resources
+from support_nlp.pipeline import run_pipeline, summary
+from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory, real_slice_csv):
+    home = tmp_path_factory.mktemp("support_nlp")
+    defs = build_definitions(
+        build_resources(storage=str(home / "storage"), source=real_slice_csv, cache_dir=str(home / "cache"))
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    lines: list[str] = []
+    result = run_pipeline(defs, instance, report=lines.append)
+    return home / "storage", instance, result, lines
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset)) if partition is None else None
+    if partition is not None:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+        ).records
+        event = records[0].event_log_entry
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_every_inbound_row_is_predicted_or_counted(pipeline_run, slice_inbound_count):
+    storage, instance, result, _ = pipeline_run
+    predictions = pd.concat(pd.read_parquet(p) for p in sorted((storage / "predictions").glob("*.parquet")))
+    clean = pd.concat(pd.read_parquet(p) for p in sorted((storage / "clean_text").glob("*.parquet")))
+    assert len(clean) == slice_inbound_count
+    excluded_empty = int(clean["is_empty"].sum())
+    assert len(predictions) + excluded_empty == slice_inbound_count
+    assert result.rows_predicted == len(predictions)
+    assert predictions["tweet_id"].is_unique
+    assert set(predictions["tweet_id"]) == set(clean.loc[~clean["is_empty"], "tweet_id"])
+    raw_metadata = latest_metadata(instance, "raw_tweets", SLICE_DAYS[0])
+    assert raw_metadata["source_inbound_rows_outside_partition_range"] == OUT_OF_RANGE_TWEET_IDS
+
+
+def test_days_in_the_range_without_tweets_materialize_as_empty(pipeline_run):
+    storage, instance, result, _ = pipeline_run
+    assert (result.first_day, result.last_day) == SLICE_RANGE
+    all_days = pd.date_range(*SLICE_RANGE).strftime("%Y-%m-%d")
+    for asset in ("raw_tweets", "clean_text", "predictions"):
+        files = sorted(p.stem for p in (storage / asset).glob("*.parquet"))
+        assert files == list(all_days), asset
+    gap_day = next(day for day in all_days if day not in SLICE_DAYS)
+    assert len(pd.read_parquet(storage / "predictions" / f"{gap_day}.parquet")) == 0
+    assert latest_metadata(instance, "raw_tweets", gap_day)["dagster/row_count"] == 0
+
+
+def test_every_prediction_has_a_named_category_or_is_uncertain(pipeline_run):
+    storage, _, result, _ = pipeline_run
+    names = set(result.categories.names.values())
+    predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
+    assert set(predictions["category_name"]) <= names | {UNCERTAIN_NAME}
+    confident = predictions["category_name"] != UNCERTAIN_NAME
+    assert (predictions.loc[confident, "confidence"] >= 0.5).all()
+    assert (predictions.loc[~confident, "category_id"] == -1).all()
+    for category in result.categories.categories:
+        assert category["name"] and category["keywords"] and category["representatives"]
+
+
+def test_classifier_is_scored_on_later_days_than_it_trained_on(pipeline_run):
+    _, _, result, _ = pipeline_run
+    metrics = result.classifier.metrics
+    assert metrics["holdout_days"][0] > metrics["train_days"][1]
+    assert 0.0 <= metrics["agreement_macro_f1"] <= 1.0
+    assert metrics["holdout_rows"] > 0
+
+
+def test_runs_report_progress_and_a_summary(pipeline_run):
+    _, instance, result, lines = pipeline_run
+    assert any("SUCCESS" in line for line in lines)
+    text = summary(result)
+    assert f"Categories found: {result.categories.k}" in text
+    assert "agreement with the pseudo-labels" in text
+    logs = [
+        record.user_message
+        for run in instance.get_runs()
+        for record in instance.all_logs(run.run_id)
+        if "rows/s" in record.user_message
+    ]
+    assert any(message.startswith("embed (") for message in logs)
+    embeddings_metadata = latest_metadata(instance, "embeddings", SLICE_DAYS[0])
+    assert embeddings_metadata["dim"] == 384
+    assert embeddings_metadata["model"] == "all-MiniLM-L6-v2"
+
+
+def test_definitions_validate():
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "support_nlp.definitions"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
