@@ -49,3 +49,18 @@ def add_per_partition_metadata(context: dg.AssetExecutionContext, frames: dict, 
     """Attach `describe(value)` to each partition's own materialization (several in a single-run backfill)."""
     for partition_key, value in frames.items():
         context.add_asset_metadata(describe(value), partition_key=partition_key)
+
+
+def check_specs(
+    asset: str,
+    checks: dict[str, str],
+    blocking: tuple[str, ...] = (),
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> list[dg.AssetCheckSpec]:
+    """Specs of the checks an asset returns with its materialization; `checks` maps name to description."""
+    return [
+        dg.AssetCheckSpec(
+            name, asset=asset, description=description, blocking=name in blocking, partitions_def=partitions_def
+        )
+        for name, description in checks.items()
+    ]

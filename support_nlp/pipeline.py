@@ -20,6 +20,9 @@ from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.partitions import daily_partitions
 
+# Dagster's console logger prints every DEBUG engine event; progress lines are INFO.
+CONSOLE_INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 @dataclass
 class PipelineResult:
@@ -56,7 +59,7 @@ def run_pipeline(
         started = time.perf_counter()
         report(f"\n=== {name} ===")
         result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, tags=tags, raise_on_error=False, **kwargs
+            run_config=CONSOLE_INFO_LOGS, instance=instance, tags=tags, raise_on_error=False, **kwargs
         )
         seconds[name] = round(time.perf_counter() - started, 1)
         report(f"=== {name}: {'SUCCESS' if result.success else 'FAILURE'} in {seconds[name]:,.1f} s ===")

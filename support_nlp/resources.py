@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_model
 from support_nlp.core.progress import ProgressCallback
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 
@@ -37,3 +37,6 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def embed(self, texts: list[str], report: ProgressCallback | None = None) -> np.ndarray:
         return embed_texts(texts, self.model, self.batch_size, self.device, report)
+
+    def dimension(self) -> int:
+        return int(load_model(self.model, self.device).get_embedding_dimension())

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
-from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
+from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.embedding import EmbeddingBatch
-from support_nlp.metadata import concat_days
+from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
 
 # Training reads every materialized day; days never materialized are skipped rather than failing.
@@ -29,6 +29,8 @@ class DateWindowConfig(dg.Config):
 
 
 class ClusterLabelsConfig(DateWindowConfig):
+    min_category_share: float = 0.005
+    min_silhouette: float = 0.02
     pca_components: int = 50
     k: int | None = None  # None: choose k from [k_min, k_max] by silhouette on a sample
     k_min: int = 6
@@ -38,6 +40,7 @@ class ClusterLabelsConfig(DateWindowConfig):
 
 
 class ClassifierTrainingConfig(dg.Config):
+    min_macro_f1: float = 0.6  # blocking: a model below this never reaches predictions
     holdout_share: float = 0.2
     regularization_c: float = 1.0
 
@@ -77,13 +80,20 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
+    check_specs=check_specs(
+        "cluster_labels",
+        {
+            "no_tiny_category": "Every category holds at least the configured minimum share of tweets.",
+            "silhouette_floor": "Silhouette on a sample is above the configured floor.",
+        },
+    ),
 )
 def cluster_labels(
     context: dg.AssetExecutionContext,
     config: ClusterLabelsConfig,
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
-) -> CategoryModel:
+):
     """Categories discovered by PCA + KMeans over the embeddings of all materialized days (or a window):
     per category a name, c-TF-IDF keywords, representative tweets and its share; per tweet its category."""
     started = time.perf_counter()
@@ -118,8 +128,20 @@ def cluster_labels(
     }
     if model.k_curve:
         metadata["k_curve"] = dg.MetadataValue.md(k_curve_markdown(model.k_curve, model.k))
-    context.add_output_metadata(metadata)
-    return model
+    smallest = min(c["share"] for c in model.categories)
+    checks = [
+        dg.AssetCheckResult(
+            check_name="no_tiny_category",
+            passed=smallest >= config.min_category_share,
+            metadata={"smallest_share": smallest, "min": config.min_category_share},
+        ),
+        dg.AssetCheckResult(
+            check_name="silhouette_floor",
+            passed=model.silhouette >= config.min_silhouette,
+            metadata={"silhouette_sample": model.silhouette, "min": config.min_silhouette},
+        ),
+    ]
+    return dg.MaterializeResult(value=model, metadata=metadata, check_results=checks)
 
 
 @dg.asset(
@@ -127,15 +149,23 @@ def cluster_labels(
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
+    check_specs=check_specs(
+        "classifier",
+        {"holdout_macro_f1_floor": "Holdout macro-F1 (agreement with pseudo-labels) is above the floor."},
+        blocking=("holdout_macro_f1_floor",),
+    ),
 )
 def classifier(
     context: dg.AssetExecutionContext,
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
     cluster_labels: CategoryModel,
-) -> ClassifierModel:
+):
     """Logistic regression on the embeddings, learning cluster_labels' categories. Scored on a time-ordered
-    holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy."""
+    holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy.
+
+    A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
+    previously stored classifier stays the one predictions use."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
@@ -151,8 +181,22 @@ def classifier(
     )
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
-    context.add_output_metadata(
-        {
+    macro_f1 = metrics["agreement_macro_f1"]
+    check = dg.AssetCheckResult(
+        check_name="holdout_macro_f1_floor",
+        passed=macro_f1 >= config.min_macro_f1,
+        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1},
+    )
+    yield check
+    if not check.passed:
+        raise dg.Failure(
+            description=f"holdout macro-F1 {macro_f1:.3f} is below the floor {config.min_macro_f1}: the model was "
+            "not stored and the previous classifier stays deployed",
+            metadata={"holdout_agreement_macro_f1": macro_f1},
+        )
+    yield dg.Output(
+        model,
+        metadata={
             "holdout_agreement_accuracy": metrics["agreement_accuracy"],
             "holdout_agreement_macro_f1": metrics["agreement_macro_f1"],
             "train_rows": metrics["train_rows"],
@@ -163,6 +207,5 @@ def classifier(
             "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics["confusion_matrix"], names)),
             "note": "Metrics are agreement with KMeans pseudo-labels on later days, not accuracy vs human labels.",
             "seconds": round(time.perf_counter() - started, 2),
-        }
+        },
     )
-    return model

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.embedding import EmbeddingBatch
-from support_nlp.core.language import detect_languages
+from support_nlp.core.language import UNDETERMINED, detect_languages
 from support_nlp.core.progress import Progress
+from support_nlp.core.quality import max_norm_deviation
 from support_nlp.core.text import clean_frame
 from support_nlp.metadata import (
     add_per_partition_metadata,
+    check_specs,
     concat_days,
     preview_table,
     share_markdown,
@@ -20,9 +22,48 @@ from support_nlp.metadata import (
 from support_nlp.partitions import daily_partitions, single_run_backfill
 from support_nlp.resources import EmbeddingModel, TweetSource
 
+UNIT_NORM_TOLERANCE = 1e-3
+
 
 class CleanTextConfig(dg.Config):
     language_detector: str = "lingua"  # or "langdetect" (seeded, slower, less accurate on tweets)
+    max_empty_share: float = 0.1
+    max_undetermined_language_share: float = 0.3
+
+
+def same_tweets_per_day(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> list[str]:
+    """Days whose tweet ids differ (in membership or order) between two per-day id arrays."""
+    return sorted(day for day in left.keys() | right.keys() if not np.array_equal(left.get(day), right.get(day)))
+
+
+def clean_text_checks(config: CleanTextConfig, cleaned: pd.DataFrame, raw_tweets: dict, by_day: dict):
+    empty_share = float(cleaned["is_empty"].mean()) if len(cleaned) else 0.0
+    undetermined_share = float((cleaned["language"] == UNDETERMINED).mean()) if len(cleaned) else 0.0
+    misaligned = same_tweets_per_day(
+        {day: frame["tweet_id"].to_numpy() for day, frame in raw_tweets.items()},
+        {day: frame["tweet_id"].to_numpy() for day, frame in by_day.items()},
+    )
+    return [
+        dg.AssetCheckResult(
+            check_name="empty_after_cleaning_share",
+            passed=empty_share <= config.max_empty_share,
+            metadata={"share": round(empty_share, 4), "max": config.max_empty_share},
+        ),
+        dg.AssetCheckResult(
+            check_name="language_mix_sane",
+            passed=undetermined_share <= config.max_undetermined_language_share,
+            metadata={
+                "undetermined_share": round(undetermined_share, 4),
+                "max": config.max_undetermined_language_share,
+                "top_languages": cleaned["language"].value_counts(normalize=True).head(5).round(4).to_dict(),
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="aligned_with_raw_tweets",
+            passed=not misaligned,
+            metadata={"misaligned_days": misaligned[:20]},
+        ),
+    ]
 
 
 @dg.asset(
@@ -31,13 +72,23 @@ class CleanTextConfig(dg.Config):
     io_manager_key="table_io_manager",
     group_name="features",
     kinds={"pandas", "parquet"},
+    check_specs=check_specs(
+        "clean_text",
+        {
+            "empty_after_cleaning_share": "Few texts are empty once URLs and mentions are removed.",
+            "language_mix_sane": "Undetermined language does not dominate.",
+            "aligned_with_raw_tweets": "Exactly the raw tweets of each day, in the same order.",
+        },
+        blocking=("aligned_with_raw_tweets",),
+        partitions_def=daily_partitions,
+    ),
 )
 def clean_text(
     context: dg.AssetExecutionContext,
     config: CleanTextConfig,
     raw_tweets: dict[str, pd.DataFrame],
     tweet_source: TweetSource,
-) -> dict[str, pd.DataFrame]:
+):
     """Each raw tweet plus `text_clean` (for the model), `brand` (addressed company), `language`
     (ISO 639-1, deterministic) and `is_empty` (nothing left after cleaning: kept, counted, not embedded)."""
     started = time.perf_counter()
@@ -58,8 +109,9 @@ def clean_text(
             "preview": preview_table(frame, ["tweet_id", "brand", "language", "text_clean"]),
         },
     )
-    context.add_output_metadata(
-        {
+    return dg.MaterializeResult(
+        value=by_day,
+        metadata={
             "run_rows": len(cleaned),
             "run_empty_after_cleaning": int(cleaned["is_empty"].sum()),
             "run_language_mix": share_markdown(cleaned["language"], "language"),
@@ -67,9 +119,40 @@ def clean_text(
             "language_detector": config.language_detector,
             "rows_per_s": round(progress.rows_per_s, 1),
             "seconds": round(time.perf_counter() - started, 2),
-        }
+        },
+        check_results=clean_text_checks(config, cleaned, raw_tweets, by_day),
     )
-    return by_day
+
+
+def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expected_dim: int):
+    dims = sorted({batch.vectors.shape[1] for batch in by_day.values()})
+    non_finite = sum(int((~np.isfinite(batch.vectors)).any(axis=1).sum()) for batch in by_day.values())
+    norm_deviation = max((max_norm_deviation(batch.vectors) for batch in by_day.values()), default=0.0)
+    misaligned = same_tweets_per_day(
+        {day: frame.loc[~frame["is_empty"], "tweet_id"].to_numpy() for day, frame in clean_text.items()},
+        {day: batch.tweet_ids for day, batch in by_day.items()},
+    )
+    return [
+        dg.AssetCheckResult(
+            check_name="dimension_as_recorded",
+            passed=dims == [expected_dim],
+            metadata={"dimensions_found": dims, "model_dimension": expected_dim},
+        ),
+        dg.AssetCheckResult(
+            check_name="finite_and_unit_norm",
+            passed=non_finite == 0 and norm_deviation <= UNIT_NORM_TOLERANCE,
+            metadata={
+                "rows_with_non_finite_values": non_finite,
+                "max_norm_deviation": round(norm_deviation, 7),
+                "tolerance": UNIT_NORM_TOLERANCE,
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name="aligned_with_clean_text",
+            passed=not misaligned,
+            metadata={"misaligned_days": misaligned[:20]},
+        ),
+    ]
 
 
 @dg.asset(
@@ -78,12 +161,22 @@ def clean_text(
     io_manager_key="artifact_io_manager",
     group_name="features",
     kinds={"pytorch", "numpy"},
+    check_specs=check_specs(
+        "embeddings",
+        {
+            "dimension_as_recorded": "Every vector has the embedding model's dimension.",
+            "finite_and_unit_norm": "All values finite and every vector L2-normalised.",
+            "aligned_with_clean_text": "One vector per non-empty clean tweet, in the same order.",
+        },
+        blocking=("dimension_as_recorded", "finite_and_unit_norm", "aligned_with_clean_text"),
+        partitions_def=daily_partitions,
+    ),
 )
 def embeddings(
     context: dg.AssetExecutionContext,
     clean_text: dict[str, pd.DataFrame],
     embedding_model: EmbeddingModel,
-) -> dict[str, EmbeddingBatch]:
+):
     """L2-normalised float32 sentence embeddings of non-empty `text_clean`, aligned to `tweet_id`."""
     started = time.perf_counter()
     tweets = concat_days(clean_text)
@@ -100,8 +193,9 @@ def embeddings(
     by_day = {day: batch_of(rows_by_day.get(day, no_rows)) for day in clean_text}
     elapsed = time.perf_counter() - started
     add_per_partition_metadata(context, by_day, lambda batch: {"dagster/row_count": len(batch)})
-    context.add_output_metadata(
-        {
+    return dg.MaterializeResult(
+        value=by_day,
+        metadata={
             "model": embedding_model.model,
             "dim": int(vectors.shape[1]),
             "run_rows_embedded": len(texts),
@@ -109,6 +203,6 @@ def embeddings(
             "run_distinct_texts": len(set(texts)),
             "rows_per_s": round(len(texts) / elapsed, 1) if elapsed else 0.0,
             "seconds": round(elapsed, 2),
-        }
+        },
+        check_results=embeddings_checks(by_day, clean_text, embedding_model.dimension()),
     )
-    return by_day

@@ -7,7 +7,8 @@ import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
-from support_nlp.metadata import add_per_partition_metadata, preview_table, share_markdown
+from support_nlp.core.quality import population_stability_index
+from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, share_markdown
 from support_nlp.partitions import daily_partitions, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
@@ -15,6 +16,35 @@ PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "tex
 
 class PredictionsConfig(dg.Config):
     min_confidence: float = 0.5  # below this the category is "uncertain"
+    max_uncertain_share: float = 0.3
+    max_category_psi: float = 0.25  # population stability index vs the training mix; above it: WARN
+
+
+def predictions_checks(config: PredictionsConfig, clean_text: dict, by_day: dict, model: ClassifierModel):
+    eligible = sum(int((~frame["is_empty"]).sum()) for frame in clean_text.values())
+    predicted = pd.concat(by_day.values(), ignore_index=True)
+    uncertain = predicted["category_name"] == UNCERTAIN_NAME
+    uncertain_share = float(uncertain.mean()) if len(predicted) else 0.0
+    confident_mix = predicted.loc[~uncertain, "category_name"].value_counts(normalize=True)
+    psi = population_stability_index(pd.Series(model.metrics["category_shares"]), confident_mix)
+    return [
+        dg.AssetCheckResult(
+            check_name="every_eligible_tweet_predicted",
+            passed=len(predicted) == eligible and predicted["tweet_id"].is_unique,
+            metadata={"eligible": eligible, "predicted": len(predicted)},
+        ),
+        dg.AssetCheckResult(
+            check_name="uncertain_share_below_max",
+            passed=uncertain_share <= config.max_uncertain_share,
+            metadata={"uncertain_share": round(uncertain_share, 4), "max": config.max_uncertain_share},
+        ),
+        dg.AssetCheckResult(
+            check_name="category_drift_psi",
+            passed=len(confident_mix) == 0 or psi <= config.max_category_psi,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"psi": round(psi, 4), "max": config.max_category_psi},
+        ),
+    ]
 
 
 def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierModel, min_confidence: float):
@@ -45,6 +75,15 @@ def describe_predictions(frame: pd.DataFrame) -> dict:
     io_manager_key="table_io_manager",
     group_name="inference",
     kinds={"pandas", "parquet"},
+    check_specs=check_specs(
+        "predictions",
+        {
+            "every_eligible_tweet_predicted": "One prediction per non-empty clean tweet, none twice.",
+            "uncertain_share_below_max": "The share of `uncertain` predictions is below the maximum.",
+            "category_drift_psi": "Category mix vs the training mix (PSI); WARN above the threshold.",
+        },
+        partitions_def=daily_partitions,
+    ),
 )
 def predictions(
     context: dg.AssetExecutionContext,
@@ -52,7 +91,7 @@ def predictions(
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
     classifier: ClassifierModel,
-) -> dict[str, pd.DataFrame]:
+):
     """Category id, name and confidence for every non-empty tweet of the day; `uncertain` below
     `min_confidence`. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
@@ -62,13 +101,14 @@ def predictions(
     add_per_partition_metadata(context, by_day, describe_predictions)
     rows_in = sum(len(frame) for frame in clean_text.values())
     rows_predicted = sum(len(frame) for frame in by_day.values())
-    context.add_output_metadata(
-        {
+    return dg.MaterializeResult(
+        value=by_day,
+        metadata={
             "run_rows_in": rows_in,
             "run_rows_predicted": rows_predicted,
             "run_rows_excluded_empty_text": rows_in - rows_predicted,
             "min_confidence": config.min_confidence,
             "seconds": round(time.perf_counter() - started, 2),
-        }
+        },
+        check_results=predictions_checks(config, clean_text, by_day, classifier),
     )
-    return by_day

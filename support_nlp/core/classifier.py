@@ -147,6 +147,11 @@ def train_classifier(
     """Evaluate on a time-ordered holdout, then fit the deployed model on all rows."""
     names = {str(k): v for k, v in category_names.items()}
     metrics = evaluate_holdout(vectors, labels, days, config, names)
+    # The training mix is the reference that drift of daily predictions is measured against.
+    classes, counts = np.unique(labels, return_counts=True)
+    metrics["category_shares"] = {
+        names[str(c)]: round(n / counts.sum(), 6) for c, n in zip(classes, counts, strict=True)
+    }
     final = _fit(vectors, labels, config)
     return ClassifierModel(
         coef=final.coef_.astype(np.float32),
