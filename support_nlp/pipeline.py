@@ -49,9 +49,8 @@ def run_pipeline(
 ) -> PipelineResult:
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed.rows_per_day)
-    report(
-        f"Source {parsed.summary['source']}: {parsed.summary['inbound_rows']:,} inbound tweets, days {first}..{last}"
-    )
+    kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
+    report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     seconds: dict[str, float] = {}
 

@@ -46,8 +46,8 @@ def raw_tweets_checks(
     wrong_types = {c: schema.get(c, "missing") for c, dtype in RAW_SCHEMA.items() if schema.get(c) != dtype}
     duplicates = int(tweets["tweet_id"].duplicated().sum())
     empty_text_share = float(tweets["text"].str.strip().eq("").mean()) if len(tweets) else 0.0
-    unparsable = summary["rejected_by_reason"].get("created_at_unparsable", 0)
-    unparsable_share = unparsable / max(summary["rows_read"], 1)
+    unparsable = summary["quarantined_by_reason"].get("created_at_unparsable", 0)
+    unparsable_share = unparsable / max(summary["rows_in"], 1)
     empty_days = sorted(day for day, frame in by_day.items() if frame.empty)
     previous = previous_schema(context)
     changes = schema_differences(previous, schema) if previous else []
@@ -128,11 +128,13 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
         metadata={
             "source": dg.MetadataValue.path(summary["source"]),
             "source_fingerprint": summary["fingerprint"],
-            "source_rows_read": summary["rows_read"],
-            "source_outbound_rows": summary["outbound_rows"],
-            "source_inbound_rows": summary["inbound_rows"],
-            "source_rejected_rows": summary["rejected_rows"],
-            "source_rejected_by_reason": dg.MetadataValue.json(summary["rejected_by_reason"]),
+            # rows_in = rows_outbound + rows_inbound_kept + rows_quarantined, for the whole source file
+            "source_rows_in": summary["rows_in"],
+            "source_rows_outbound": summary["rows_outbound"],
+            "source_rows_inbound_kept": summary["rows_inbound_kept"],
+            "source_rows_quarantined": summary["rows_quarantined"],
+            "source_quarantined_by_reason": dg.MetadataValue.json(summary["quarantined_by_reason"]),
+            "quarantine_file": dg.MetadataValue.path(str(parsed.quarantine_path)),
             "source_inbound_rows_outside_partition_range": rows_outside_partitions(parsed.rows_per_day),
             "column_schema": dg.MetadataValue.json(column_schema(tweets)),
             "run_partitions": len(days),

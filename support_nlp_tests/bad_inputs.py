@@ -1,0 +1,98 @@
+"""A corpus of SYNTHETIC bad twcs.csv inputs (not real data): one builder per kind of breakage.
+
+Each case is valid twcs.csv except for the one problem it names, so a test can tell exactly which
+rows must be kept, which quarantined (and why), or which whole-file error must stop the run.
+"""
+
+from dataclasses import dataclass, field
+
+HEADER = '"tweet_id","author_id","inbound","created_at","text","response_tweet_id","in_response_to_tweet_id"\n'
+DATE = "Tue Oct 31 22:10:47 +0000 2017"
+
+
+def row(tweet_id="1001", author="900001", inbound="True", created_at=DATE, text="synthetic: my order is late"):
+    return f'"{tweet_id}","{author}","{inbound}","{created_at}","{text}","",""\n'
+
+
+GOOD_ROWS = row("1001") + row("1002", text="synthetic: app keeps crashing") + row("2001", "SyntheticBrand", "False")
+
+
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    content: bytes
+    error_mentions: tuple[str, ...] = ()  # a whole-file error must mention all of these
+    quarantined: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    inbound_kept: int = 0
+
+
+def _csv(*parts: str) -> bytes:
+    return "".join(parts).encode()
+
+
+CORPUS = [
+    BadInput("empty_file", b"", error_mentions=("line 1", "empty")),
+    BadInput("header_only", _csv(HEADER), error_mentions=("line 2", "no data rows")),
+    BadInput(
+        "missing_required_column",
+        _csv(HEADER.replace('"created_at",', ""), '"1001","900001","True","synthetic","",""\n'),
+        error_mentions=("line 1", "created_at"),
+    ),
+    BadInput(
+        "unbalanced_quote_at_end",
+        _csv(HEADER, GOOD_ROWS, '"1003","900001","True","' + DATE + '","synthetic: never closed,"",""\n'),
+        error_mentions=("EOF inside string", "row"),
+    ),
+    BadInput(
+        # A quote left open mid-file runs on into the next record; the parser reports one bad line.
+        "unbalanced_quote_mid_file",
+        _csv(HEADER, row("1001"), '"1003","900001","True","' + DATE + '","synthetic: open,"",""\n', row("1004")),
+        quarantined={"wrong_field_count": 1},
+        inbound_kept=1,
+    ),
+    BadInput(
+        "wrong_column_count",
+        _csv(HEADER, GOOD_ROWS, row("1003").replace('""\n', '"","extra","fields"\n')),
+        quarantined={"wrong_field_count": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "non_utf8_bytes",
+        _csv(HEADER, GOOD_ROWS) + row("1003", text="synthetic: caf\udce9").encode("utf-8", "surrogateescape"),
+        quarantined={"not_utf8": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "nul_bytes", _csv(HEADER, GOOD_ROWS, row("1003", text="synthetic:\x00nul")), {}, {"contains_nul_byte": 1}, 2
+    ),
+    BadInput(
+        "unparsable_created_at",
+        _csv(HEADER, GOOD_ROWS, row("1003", created_at="yesterday at noon")),
+        quarantined={"created_at_unparsable": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "non_numeric_tweet_id",
+        _csv(HEADER, GOOD_ROWS, row("12ab")),
+        quarantined={"tweet_id_not_integer": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "duplicate_tweet_id_different_text",
+        _csv(HEADER, GOOD_ROWS, row("1001", text="synthetic: a different text")),
+        quarantined={"duplicate_tweet_id_conflicting_text": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "one_megabyte_text",
+        _csv(HEADER, GOOD_ROWS, row("1003", text="x" * 1_000_000)),
+        quarantined={"text_too_long": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
+        "inbound_not_true_or_false",
+        _csv(HEADER, GOOD_ROWS, row("1003", inbound="yes"), row("1004", inbound="1"), row("1005", inbound="")),
+        quarantined={"inbound_not_true_or_false": 3},
+        inbound_kept=2,
+    ),
+]

@@ -1,0 +1,61 @@
+"""Bad input gives a clear whole-file error or a counted quarantine, never silent loss (synthetic corpus)."""
+
+import pytest
+
+from support_nlp.core.language import detect_languages
+from support_nlp.core.text import clean_frame
+from support_nlp.core.twcs import SourceFormatError, read_twcs
+from support_nlp_tests.bad_inputs import CORPUS, HEADER, row
+
+
+@pytest.fixture
+def write_source(tmp_path):
+    def write(name: str, content: bytes) -> str:
+        path = tmp_path / f"synthetic_{name}.csv"
+        path.write_bytes(content)
+        return str(path)
+
+    return write
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if c.error_mentions], ids=lambda c: c.name)
+def test_whole_file_problems_stop_with_an_error_naming_the_file_and_line(case, write_source):
+    path = write_source(case.name, case.content)
+    with pytest.raises(SourceFormatError) as raised:
+        read_twcs(path)
+    message = str(raised.value)
+    assert path in message
+    for words in case.error_mentions:
+        assert words in message
+
+
+@pytest.mark.parametrize("case", [c for c in CORPUS if not c.error_mentions], ids=lambda c: c.name)
+def test_row_problems_are_quarantined_with_a_reason_and_counted(case, write_source):
+    inbound, quarantine, summary = read_twcs(write_source(case.name, case.content))
+    assert quarantine["reason"].value_counts().to_dict() == case.quarantined
+    assert len(inbound) == case.inbound_kept
+    assert summary["rows_in"] == summary["rows_outbound"] + summary["rows_inbound_kept"] + summary["rows_quarantined"]
+    assert set(inbound["tweet_id"]) <= {1001, 1002, 1003, 1004}
+    bad_lines = quarantine[quarantine["reason"] == "wrong_field_count"]
+    assert bad_lines["line"].notna().all() and bad_lines["detail"].str.contains("expected 7 fields").all()
+    # Quarantined texts are truncated, so a megabyte-long broken field cannot bloat the quarantine file.
+    assert (quarantine["text"].fillna("").str.len() <= 2_000).all()
+
+
+def test_texts_of_only_urls_mentions_or_emoji_are_kept_and_flagged(write_source):
+    path = write_source(
+        "only_urls_mentions_emoji",
+        (
+            HEADER
+            + row("1001", text="@SyntheticBrand https://t.co/abc123")
+            + row("1002", text="@SyntheticBrand @900002")
+            + row("1003", text="@SyntheticBrand 😡😡")
+        ).encode(),
+    )
+    inbound, quarantine, _ = read_twcs(path)
+    assert len(quarantine) == 0
+    cleaned = clean_frame(inbound, known_brands=frozenset({"SyntheticBrand"}))
+    flags = dict(zip(cleaned["tweet_id"], cleaned["is_empty"], strict=True))
+    assert flags == {1001: True, 1002: True, 1003: False}
+    assert "enraged face" in cleaned.loc[cleaned["tweet_id"] == 1003, "text_clean"].item()
+    assert detect_languages(cleaned["text_clean"].tolist())[:2] == ["und", "und"]
