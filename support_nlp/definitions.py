@@ -11,7 +11,7 @@ import os
 
 import dagster as dg
 
-from support_nlp.assets import categories, features, inference, ingestion
+from support_nlp.assets import categories, features, inference, ingestion, report
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME
 from support_nlp.core.twcs import BUNDLED_SAMPLE
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
@@ -40,7 +40,7 @@ def build_resources(storage: str | None = None, source: str | None = None, cache
 
 def build_definitions(resources: dict) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, categories, inference]),
+        assets=dg.load_assets_from_modules([ingestion, features, categories, inference, report]),
         jobs=[features_job, training_job, daily_inference_job],
         schedules=[daily_inference_schedule],
         resources=resources,

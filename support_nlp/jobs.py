@@ -6,6 +6,7 @@ from support_nlp.assets.categories import classifier, cluster_labels
 from support_nlp.assets.features import clean_text, embeddings
 from support_nlp.assets.inference import predictions
 from support_nlp.assets.ingestion import raw_tweets
+from support_nlp.assets.report import category_report
 
 features_job = dg.define_asset_job(
     "features",
@@ -14,8 +15,8 @@ features_job = dg.define_asset_job(
 )
 training_job = dg.define_asset_job(
     "training",
-    selection=dg.AssetSelection.assets(cluster_labels, classifier),
-    description="Discover categories over all materialized days and train the classifier on them.",
+    selection=dg.AssetSelection.assets(cluster_labels, classifier, category_report),
+    description="Discover categories over all materialized days, train the classifier, report on both.",
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",

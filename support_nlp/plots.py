@@ -46,3 +46,16 @@ def confusion_matrix_markdown(matrix: list[list[int]], labels: list[str]) -> str
     ax.set(xlabel="predicted", ylabel="pseudo-label", title="Holdout confusion (row-normalised)")
     fig.colorbar(image, ax=ax)
     return figure_markdown(fig, "confusion matrix")
+
+
+def projection_markdown(points: np.ndarray, labels: np.ndarray, names: dict[int, str]) -> str:
+    """2-D scatter of tweets coloured by category, legend by name."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    colors = plt.get_cmap("tab20")
+    for i, category_id in enumerate(sorted(names)):
+        members = labels == category_id
+        if members.any():
+            ax.scatter(*points[members].T, s=4, alpha=0.5, color=colors(i % 20), label=names[category_id][:30])
+    ax.set(xlabel="component 1", ylabel="component 2", title="Tweets by category (first two principal components)")
+    ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return figure_markdown(fig, "2-D projection by category")
