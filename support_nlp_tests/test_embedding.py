@@ -12,6 +12,7 @@ from support_nlp.core.embedding import (
     load_model,
     resolve_model_location,
 )
+from support_nlp.core.progress import Progress
 from support_nlp.core.text import clean_text
 
 DIM = 384
@@ -52,6 +53,12 @@ def test_rows_follow_the_input_order_and_duplicates_share_a_vector(real_texts, r
         np.testing.assert_allclose(vectors[row], real_vectors[index], atol=1e-4)
 
 
+def test_same_texts_give_bit_identical_vectors(real_texts, real_vectors):
+    np.testing.assert_array_equal(embed_texts(real_texts), real_vectors)
+    # Input order does not change how the batches are formed, so not the vectors either.
+    np.testing.assert_array_equal(embed_texts(real_texts[::-1]), real_vectors[::-1])
+
+
 def test_paraphrases_are_closer_than_unrelated_texts():
     vectors = embed_texts([*SYNTHETIC_PARAPHRASE, SYNTHETIC_UNRELATED])
     paraphrase = float(vectors[0] @ vectors[1])
@@ -67,8 +74,10 @@ def test_empty_input():
 
 def test_progress_is_reported(real_texts):
     lines: list[str] = []
-    embed_texts(real_texts[:5] + real_texts[:5], report=lines.append)
-    assert lines and "10 texts, 5 distinct" in lines[-1] and "5/5 rows" in lines[-1]
+    progress = Progress("embed", total=5, report=lines.append)
+    embed_texts(real_texts[:5] + real_texts[:5], progress=progress)
+    assert progress.done == 5  # distinct texts are encoded once
+    assert lines and lines[-1].startswith("embed: 5/5 rows")
 
 
 @pytest.mark.parametrize("name", [BUNDLED_MODEL_NAME, f"sentence-transformers/{BUNDLED_MODEL_NAME}"])
@@ -89,7 +98,7 @@ def test_bogus_model_name_is_rejected():
 
 def test_embedding_batch_checks_lengths():
     with pytest.raises(ValueError, match="3 tweet ids for 2 vectors"):
-        EmbeddingBatch(tweet_ids=np.arange(3), vectors=np.zeros((2, DIM), np.float32), model=BUNDLED_MODEL_NAME)
+        EmbeddingBatch(np.arange(3), np.zeros((2, DIM), np.float32), BUNDLED_MODEL_NAME)
 
 
 def test_embedding_batch_concat(real_vectors):

@@ -1,4 +1,4 @@
-"""Language identification on real cleaned tweets: deterministic, 'und' for short texts, sane on clear cases."""
+"""Language identification of real cleaned tweets: deterministic, 'und' when short, sane on clear cases."""
 
 import json
 import os
@@ -30,9 +30,10 @@ def cleaned_texts(real_inbound) -> list[str]:
 
 @pytest.fixture(scope="module")
 def sample_texts(cleaned_texts) -> list[str]:
-    """~300 real cleaned tweets: the first 280 non-empty ones plus every real tweet with Spanish/French words."""
+    """~300 real cleaned tweets: the first 280 non-empty ones plus every one with Spanish/French words."""
     head = [t for t in cleaned_texts if t][:280]
-    foreign = [t for t in cleaned_texts if any(w in t for w in ("Gracias", "gracias", "Merci", "Bonjour", "réservé"))]
+    words = ("Gracias", "gracias", "Merci", "Bonjour", "réservé")
+    foreign = [t for t in cleaned_texts if any(w in t for w in words)]
     assert len(foreign) >= 10
     return head + foreign
 

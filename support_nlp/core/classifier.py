@@ -50,7 +50,11 @@ class ClassifierModel:
         return cls(**arrays, **meta)
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
-        return softmax(vectors @ self.coef.T + self.intercept, axis=1)
+        logits = vectors @ self.coef.T + self.intercept
+        if len(self.classes) == 2:
+            # Binary models keep one coefficient row (for the second class); softmax([0, z]) is its sigmoid.
+            logits = np.hstack([np.zeros_like(logits), logits])
+        return softmax(logits, axis=1)
 
     def predict(self, vectors: np.ndarray, min_confidence: float) -> pd.DataFrame:
         """Category id, name and confidence per row; below `min_confidence` the category is `uncertain`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable, Mapping
 
 import emoji
 import pandas as pd
@@ -31,30 +32,37 @@ def mentions(text: str) -> list[str]:
     return MENTION_PATTERN.findall(text)
 
 
-def addressed_brand(text: str, thread_brand: str, known_brands: frozenset[str]) -> str:
+def brand_lookup(known_brands: Iterable[str]) -> dict[str, str]:
+    """Lower-cased handle -> brand handle as the brand writes it (Twitter handles ignore case)."""
+    return {brand.lower(): brand for brand in known_brands}
+
+
+def addressed_brand(text: str, thread_brand: str, brand_by_handle: Mapping[str, str]) -> str:
     """The company handle a customer tweet is addressed to.
 
     The brand that replied in the thread is authoritative; otherwise the first mention of a handle known
-    to be a brand; otherwise the first mention that is not an anonymised numeric id; else "unknown".
+    to be a brand (see `brand_lookup`); otherwise the first mention that is not an anonymised numeric id;
+    else "unknown".
     """
     if thread_brand:
         return thread_brand
     handles = mentions(text)
     for handle in handles:
-        if handle in known_brands:
-            return handle
+        if handle.lower() in brand_by_handle:
+            return brand_by_handle[handle.lower()]
     for handle in handles:
         if not handle.isdigit():
             return handle
     return "unknown"
 
 
-def clean_frame(tweets: pd.DataFrame, known_brands: frozenset[str]) -> pd.DataFrame:
+def clean_frame(tweets: pd.DataFrame, known_brands: Iterable[str]) -> pd.DataFrame:
     """Add `text_clean`, `brand` and `is_empty` to typed tweets, keeping every original column."""
+    brand_by_handle = brand_lookup(known_brands)
     out = tweets.copy()
     out["text_clean"] = pd.Series([clean_text(t) for t in out["text"]], index=out.index, dtype=str)
     out["brand"] = [
-        addressed_brand(text, thread_brand, known_brands)
+        addressed_brand(text, thread_brand, brand_by_handle)
         for text, thread_brand in zip(out["text"], out["thread_brand"], strict=True)
     ]
     out["is_empty"] = [not text for text in out["text_clean"]]

@@ -75,7 +75,9 @@ class ParsedSource:
 
     def read_days(self, days: list[str]) -> pd.DataFrame:
         """Inbound tweets whose UTC day is in `days`; row groups of other days are skipped unread."""
-        table = pq.read_table(self.inbound_path, filters=[("day", "in", days)] if days else None)
+        if not days:
+            return pq.read_schema(self.inbound_path).empty_table().to_pandas()
+        table = pq.read_table(self.inbound_path, filters=[("day", "in", days)])
         return table.to_pandas().reset_index(drop=True)
 
     def read_quarantine(self) -> pd.DataFrame:

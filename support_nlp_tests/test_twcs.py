@@ -1,0 +1,160 @@
+"""Reading a real twcs.csv slice: typed inbound tweets, thread brands, the parsed cache, its fingerprint."""
+
+import csv
+import json
+import pathlib
+
+import pandas as pd
+import pytest
+
+from support_nlp.core import twcs
+from support_nlp.core.twcs import (
+    CREATED_AT_FORMAT,
+    SourceFormatError,
+    parse_source,
+    read_twcs,
+    source_fingerprint,
+)
+from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS
+
+
+@pytest.fixture(scope="module")
+def raw_file(real_slice_csv) -> pd.DataFrame:
+    """The slice file exactly as written, every column a string."""
+    return pd.read_csv(real_slice_csv, dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def parsed(real_slice_csv):
+    return read_twcs(real_slice_csv)
+
+
+@pytest.fixture(scope="module")
+def cached(real_slice_csv, tmp_path_factory):
+    cache_dir = tmp_path_factory.mktemp("cache")
+    return cache_dir, parse_source(real_slice_csv, cache_dir)
+
+
+def expected_thread_brand(row: pd.Series, author_by_id: dict[str, str]) -> str:
+    """Independent reimplementation of the documented rule: the brand answered, else the first brand reply."""
+    if row["in_response_to_tweet_id"] in author_by_id:
+        return author_by_id[row["in_response_to_tweet_id"]]
+    for reply in row["response_tweet_id"].split(","):
+        if reply.strip() in author_by_id:
+            return author_by_id[reply.strip()]
+    return ""
+
+
+def test_every_inbound_row_is_read(raw_file, parsed, slice_inbound_count):
+    inbound, quarantine, summary = parsed
+    file_inbound = raw_file[raw_file["inbound"] == "True"]
+    assert len(inbound) == len(file_inbound) == slice_inbound_count + OUT_OF_RANGE_TWEET_IDS
+    assert sorted(inbound["tweet_id"].tolist()) == sorted(file_inbound["tweet_id"].astype(int).tolist())
+    assert len(quarantine) == summary["rows_quarantined"] == 0
+    assert summary["rows_in"] == len(raw_file)
+    assert summary["rows_inbound_kept"] == len(inbound)
+    assert summary["rows_outbound"] == int((raw_file["inbound"] == "False").sum())
+    assert summary["brands"] == sorted(raw_file.loc[raw_file["inbound"] == "False", "author_id"].unique())
+    # Text and authors come through unchanged.
+    by_id = file_inbound.set_index(file_inbound["tweet_id"].astype(int))
+    assert inbound["text"].tolist() == by_id.loc[inbound["tweet_id"], "text"].tolist()
+    assert inbound["author_id"].tolist() == by_id.loc[inbound["tweet_id"], "author_id"].tolist()
+
+
+def test_column_types(parsed):
+    inbound, _, _ = parsed
+    assert inbound["tweet_id"].dtype == "int64"
+    assert isinstance(inbound["created_at"].dtype, pd.DatetimeTZDtype)
+    assert str(inbound["created_at"].dt.tz) == "UTC"
+    assert inbound["in_response_to_tweet_id"].dtype == pd.Int64Dtype()
+    replies_to = inbound["in_response_to_tweet_id"]
+    assert replies_to.isna().any() and replies_to.notna().any()
+
+
+def test_every_row_has_its_utc_day(raw_file, parsed):
+    inbound, _, summary = parsed
+    assert inbound["day"].notna().all()
+    assert (inbound["day"] == inbound["created_at"].dt.strftime("%Y-%m-%d")).all()
+    assert set(SLICE_DAYS) <= set(inbound["day"])
+    assert sum(day < "2017-10-01" for day in inbound["day"]) == OUT_OF_RANGE_TWEET_IDS
+    created = pd.to_datetime(raw_file["created_at"], format=CREATED_AT_FORMAT, utc=True)
+    file_days = created[raw_file["inbound"] == "True"].dt.strftime("%Y-%m-%d").value_counts().to_dict()
+    assert summary["inbound_rows_per_day"] == file_days
+
+
+def test_thread_brand_is_the_author_of_the_brand_reply(raw_file, parsed):
+    inbound, _, _ = parsed
+    outbound = raw_file[raw_file["inbound"] == "False"]
+    author_by_id = dict(zip(outbound["tweet_id"], outbound["author_id"], strict=True))
+    file_inbound = raw_file[raw_file["inbound"] == "True"].set_index("tweet_id")
+    expected = [expected_thread_brand(file_inbound.loc[str(i)], author_by_id) for i in inbound["tweet_id"]]
+    assert inbound["thread_brand"].tolist() == expected
+    brands = set(inbound["thread_brand"]) - {""}
+    assert brands <= set(outbound["author_id"])
+    # In this real slice most replies in the threads are not part of the sample, yet dozens resolve.
+    assert (inbound["thread_brand"] != "").sum() >= 40 and len(brands) >= 5
+
+
+def test_parse_source_builds_the_cache_once(real_slice_csv, cached, monkeypatch):
+    cache_dir, first = cached
+    assert first.directory == cache_dir / source_fingerprint(real_slice_csv)
+    assert first.summary["fingerprint"] == first.directory.name
+    assert sorted(p.name for p in cache_dir.iterdir()) == [first.directory.name]  # no staging folder left
+
+    def no_reparse(*args, **kwargs):
+        raise AssertionError("read_twcs called although this source version is cached")
+
+    monkeypatch.setattr(twcs, "read_twcs", no_reparse)
+    second = parse_source(real_slice_csv, cache_dir)
+    assert second.directory == first.directory
+    assert second.summary == first.summary
+    # A fresh cache folder does parse (and so hits the patched reader).
+    with pytest.raises(AssertionError, match="read_twcs called"):
+        parse_source(real_slice_csv, cache_dir / "elsewhere")
+
+
+def test_read_days_returns_exactly_the_requested_days(cached, real_inbound):
+    _, source = cached
+    days = [SLICE_DAYS[0], SLICE_DAYS[3]]
+    rows = source.read_days(days)
+    expected = real_inbound[real_inbound["day"].isin(days)]
+    assert len(rows) == len(expected)
+    assert set(rows["day"]) == set(days)
+    assert sorted(rows["tweet_id"].tolist()) == sorted(expected["tweet_id"].astype(int).tolist())
+    assert rows["tweet_id"].dtype == "int64" and rows["in_response_to_tweet_id"].dtype == pd.Int64Dtype()
+    assert isinstance(rows["created_at"].dtype, pd.DatetimeTZDtype)
+    assert source.rows_per_day[SLICE_DAYS[0]] == int((rows["day"] == SLICE_DAYS[0]).sum())
+    assert len(source.read_days(["2017-11-07"])) == 0  # the gap day of the slice
+    assert len(source.read_quarantine()) == 0
+
+
+def test_read_days_of_no_day_is_empty(cached):
+    _, source = cached
+    assert len(source.read_days([])) == 0
+
+
+def test_fingerprint_follows_the_file_content(real_slice_csv, raw_file, tmp_path):
+    original = source_fingerprint(real_slice_csv)
+    copy = tmp_path / "copy.csv.gz"
+    copy.write_bytes(pathlib.Path(real_slice_csv).read_bytes())
+    assert source_fingerprint(str(copy)) == original
+    modified = tmp_path / "modified.csv.gz"
+    raw_file.iloc[1:].to_csv(modified, index=False, quoting=csv.QUOTE_ALL)  # one real row fewer
+    assert source_fingerprint(str(modified)) != original
+    edited = parse_source(str(modified), tmp_path / "cache")
+    assert edited.directory.name == source_fingerprint(str(modified))
+    assert edited.summary["rows_in"] == len(raw_file) - 1
+
+
+def test_missing_column_is_a_source_format_error(bundled_sample, tmp_path):
+    broken = tmp_path / "no_reply_ids.csv"
+    bundled_sample.head(50).drop(columns="in_response_to_tweet_id").to_csv(broken, index=False)
+    with pytest.raises(SourceFormatError, match="no_reply_ids.csv") as error:
+        read_twcs(str(broken))
+    assert "in_response_to_tweet_id" in str(error.value)
+
+
+def test_summary_file_matches_the_returned_summary(cached):
+    _, source = cached
+    assert json.loads((source.directory / "summary.json").read_text()) == source.summary
+    assert source.inbound_path.exists() and source.quarantine_path.exists()
