@@ -170,6 +170,16 @@ class PartitionDictIOManager(dg.UPathIOManager):
         return loaded
 
 
+    def load_stored(self, asset_key: dg.AssetKey):
+        """The currently stored value of an unpartitioned asset, or None if it was never stored; lets an asset
+        compare itself with its previous version (e.g. to keep category ids stable across refits)."""
+        path = self._with_extension(self._base_path.joinpath(*asset_key.path))
+        try:
+            return self.deserialize(path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+
 class ParquetIOManager(PartitionDictIOManager):
     extension = ".parquet"
 

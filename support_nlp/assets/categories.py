@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
+from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
 
@@ -29,6 +31,8 @@ class DateWindowConfig(dg.Config):
 
 
 class ClusterLabelsConfig(DateWindowConfig):
+    category_map: str = str(DEFAULT_CATEGORY_MAP)  # YAML of human names and merges, by stable category id
+    min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
     pca_components: int = 50
@@ -80,12 +84,15 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
+    required_resource_keys={"artifact_io_manager"},
     check_specs=check_specs(
         "cluster_labels",
         {
             "no_tiny_category": "Every category holds at least the configured minimum share of tweets.",
             "silhouette_floor": "Silhouette on a sample is above the configured floor.",
+            "category_map_valid": "The category map only references categories that exist.",
         },
+        blocking=("category_map_valid",),
     ),
 )
 def cluster_labels(
@@ -95,8 +102,12 @@ def cluster_labels(
     embeddings: dict[str, EmbeddingBatch],
 ):
     """Categories discovered by PCA + KMeans over the embeddings of all materialized days (or a window):
-    per category a name, c-TF-IDF keywords, representative tweets and its share; per tweet its category."""
+    per category a name, c-TF-IDF keywords, representative tweets and its share; per tweet its category.
+
+    Categories that match the previously stored model keep their ids, so names from the category map
+    (which win over generated ones) carry over across refits."""
     started = time.perf_counter()
+    category_map = load_category_map(config.category_map)
     tweets, batch = aligned_training_set(config.select(clean_text), config.select(embeddings))
     context.log.info(f"clustering {len(batch):,} tweets from {tweets['day'].nunique()} days")
     model = fit_categories(
@@ -114,6 +125,9 @@ def cluster_labels(
         embedding_model=batch.model,
         report=context.log.info,
     )
+    previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
+    model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
+    model = apply_category_map(model, category_map)
     names = [c["name"] for c in model.categories]
     metadata = {
         "k": model.k,
@@ -124,6 +138,10 @@ def cluster_labels(
         "embedding_model": batch.model,
         "categories": dg.MetadataValue.md(categories_markdown(model)),
         "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c["size"] for c in model.categories])),
+        "identity_matched": dg.MetadataValue.json({str(k): v for k, v in identity.matched.items()}),
+        "identity_new": identity.new,
+        "identity_vanished": identity.vanished,
+        "category_map": dg.MetadataValue.path(config.category_map),
         "seconds": round(time.perf_counter() - started, 2),
     }
     if model.k_curve:
@@ -139,6 +157,11 @@ def cluster_labels(
             check_name="silhouette_floor",
             passed=model.silhouette >= config.min_silhouette,
             metadata={"silhouette_sample": model.silhouette, "min": config.min_silhouette},
+        ),
+        dg.AssetCheckResult(
+            check_name="category_map_valid",
+            passed=not unknown_ids(category_map, model),
+            metadata={"unknown_ids": unknown_ids(category_map, model), "known_ids": sorted(model.names)},
         ),
     ]
     return dg.MaterializeResult(value=model, metadata=metadata, check_results=checks)
