@@ -7,8 +7,9 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.definitions import defs as product_defs
 from support_nlp.pipeline import summary
-from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE
+from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
@@ -93,3 +94,28 @@ def test_definitions_validate():
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_every_asset_reports_its_checks_with_measured_values(pipeline_run):
+    _, instance, _, _ = pipeline_run
+    asset_graph = product_defs.resolve_asset_graph()
+    for check_key in asset_graph.asset_check_keys:
+        evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])[check_key]
+        assert evaluation is not None, check_key
+        assert evaluation.evaluation.metadata, f"{check_key} reported no measured value"
+
+
+def test_retraining_keeps_category_ids_and_the_report_shows_plots(pipeline_run, real_slice_csv):
+    storage, instance, result, _ = pipeline_run
+    defs = slice_definitions(storage.parent, real_slice_csv)
+    retrained = defs.resolve_job_def("training").execute_in_process(instance=instance)
+    assert retrained.success
+    model = retrained.asset_value("cluster_labels")
+    assert model.names == result.categories.names
+    identity = latest_metadata(instance, "cluster_labels")
+    assert sorted(int(k) for k in identity["identity_matched"]) == sorted(model.names)
+    assert identity["identity_new"] == [] and identity["identity_vanished"] == []
+    report = latest_metadata(instance, "category_report")
+    for plot in ("sizes", "projection", "confusion_matrix"):
+        assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
+    assert all(category["name"] in report["report"] for category in model.categories)
