@@ -22,17 +22,17 @@ from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, TweetSource
 def build_resources(storage: str | None = None, source: str | None = None, cache_dir: str | None = None) -> dict:
     """Resources from arguments, else from the environment, else local defaults under .support_nlp/."""
     storage = storage or os.environ.get("SUPPORT_NLP_STORAGE", str(DEFAULT_HOME / "storage"))
-    storage_options = {
-        "base_path": storage,
+    s3 = {
         "endpoint_url": os.environ.get("SUPPORT_NLP_S3_ENDPOINT_URL"),
         "region": os.environ.get("SUPPORT_NLP_S3_REGION"),
     }
     return {
-        "table_io_manager": ParquetIOManagerFactory(**storage_options),
-        "artifact_io_manager": ArtifactIOManagerFactory(**storage_options),
+        "table_io_manager": ParquetIOManagerFactory(base_path=storage, **s3),
+        "artifact_io_manager": ArtifactIOManagerFactory(base_path=storage, **s3),
         "tweet_source": TweetSource(
             path=source or os.environ.get("SUPPORT_NLP_SOURCE", str(BUNDLED_SAMPLE)),
             cache_dir=cache_dir or str(DEFAULT_HOME / "cache"),
+            **s3,
         ),
         "embedding_model": EmbeddingModel(model=os.environ.get("SUPPORT_NLP_EMBEDDING_MODEL", BUNDLED_MODEL_NAME)),
     }

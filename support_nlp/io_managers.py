@@ -122,6 +122,9 @@ class PartitionDictIOManager(dg.UPathIOManager):
             write_atomically(path, data)
 
     def load_from_path(self, context: dg.InputContext, path: UPath):
+        return self.read(path)
+
+    def read(self, path: UPath):
         with storage_errors("read", path):
             data = path.read_bytes()
         return self.deserialize(data)
@@ -150,32 +153,49 @@ class PartitionDictIOManager(dg.UPathIOManager):
     def load_partitions(self, context: dg.InputContext) -> dict:
         """Every requested partition; with `allow_missing_partitions` in the input metadata, the ones that
         were never materialized are skipped (and counted in the log) instead of failing the load."""
-        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
-        loaded, missing = {}, []
-        for partition_key, path in self._get_paths_for_partitions(context).items():
+        paths = self._get_paths_for_partitions(context)
+        if (context.definition_metadata or {}).get("allow_missing_partitions"):
+            requested, paths = paths, self.existing(paths)
+            if skipped := len(requested) - len(paths):
+                context.log.info(
+                    f"{context.asset_key.to_user_string()}: loading {len(paths)} materialized partitions, "
+                    f"skipped {skipped} never materialized"
+                )
+        loaded = {}
+        for partition_key, path in paths.items():
             try:
                 loaded[partition_key] = self.load_from_path(context, path)
             except FileNotFoundError as error:
-                if not allow_missing:
-                    raise FileNotFoundError(
-                        f"partition {partition_key} of {context.asset_key.to_user_string()} is not "
-                        f"materialized (no {path}); materialize it first"
-                    ) from error
-                missing.append(partition_key)
-        if missing:
-            context.log.info(
-                f"{context.asset_key.to_user_string()}: loaded {len(loaded)} materialized partitions, "
-                f"skipped {len(missing)} never materialized"
-            )
+                raise FileNotFoundError(
+                    f"partition {partition_key} of {context.asset_key.to_user_string()} is not "
+                    f"materialized (no {path}); materialize it first"
+                ) from error
         return loaded
 
+    def existing(self, paths: dict[str, UPath]) -> dict[str, UPath]:
+        """The entries of `paths` whose file exists, found with one listing per folder.
+
+        Training assets ask for every day since the first partition, thousands of them: probing each path
+        costs one round trip per day on S3 (minutes), listing costs one per thousand objects.
+        """
+        names = {str(folder): self.file_names(folder) for folder in {path.parent for path in paths.values()}}
+        return {key: path for key, path in paths.items() if path.name in names[str(path.parent)]}
+
+    def file_names(self, folder: UPath) -> set[str]:
+        try:
+            with storage_errors("list", folder):
+                # refresh: s3fs caches listings, and other processes write here too.
+                listing = folder.fs.ls(folder.path, detail=False, refresh=True)
+        except FileNotFoundError:
+            return set()
+        return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in listing}
 
     def load_stored(self, asset_key: dg.AssetKey):
         """The currently stored value of an unpartitioned asset, or None if it was never stored; lets an asset
         compare itself with its previous version (e.g. to keep category ids stable across refits)."""
         path = self._with_extension(self._base_path.joinpath(*asset_key.path))
         try:
-            return self.deserialize(path.read_bytes())
+            return self.read(path)
         except FileNotFoundError:
             return None
 

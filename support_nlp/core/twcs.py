@@ -84,24 +84,29 @@ class ParsedSource:
         return pq.read_table(self.quarantine_path).to_pandas()
 
 
-def source_fingerprint(source: str) -> str:
+def source_fingerprint(source: str, storage_options: dict | None = None) -> str:
     """Content hash of the source file, so an edited or replaced file gets a fresh cache."""
     digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
-    with fsspec.open(source, "rb") as handle:
+    with fsspec.open(source, "rb", **(storage_options or {})) as handle:
         for block in iter(lambda: handle.read(8 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:24]
 
 
-def parse_source(source: str, cache_dir: Path, report: ProgressCallback | None = None) -> ParsedSource:
-    """Return the parsed cache for `source`, parsing the CSV only if this version was never parsed."""
-    fingerprint = source_fingerprint(source)
+def parse_source(
+    source: str, cache_dir: Path, report: ProgressCallback | None = None, storage_options: dict | None = None
+) -> ParsedSource:
+    """Return the parsed cache for `source`, parsing the CSV only if this version was never parsed.
+
+    `storage_options` are fsspec's, for remote sources (e.g. the endpoint of an S3-compatible store).
+    """
+    fingerprint = source_fingerprint(source, storage_options)
     directory = Path(cache_dir) / fingerprint
     summary_path = directory / "summary.json"
     if summary_path.exists():
         return ParsedSource(directory, json.loads(summary_path.read_text()))
 
-    inbound, quarantine, summary = read_twcs(source, report)
+    inbound, quarantine, summary = read_twcs(source, report, storage_options)
     summary["fingerprint"] = fingerprint
     # Build the cache beside its final place and rename it in one step: a crash leaves no half cache.
     staging = directory.with_name(f"{fingerprint}.tmp-{os.getpid()}")
@@ -119,7 +124,9 @@ def parse_source(source: str, cache_dir: Path, report: ProgressCallback | None =
     return ParsedSource(directory, json.loads(summary_path.read_text()))
 
 
-def read_twcs(source: str, report: ProgressCallback | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def read_twcs(
+    source: str, report: ProgressCallback | None = None, storage_options: dict | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Parse a twcs.csv(.gz) into (typed inbound tweets, quarantined rows with a reason, counts).
 
     Whole-file problems (empty file, header only, missing columns, a quote left open at the end) raise
@@ -129,7 +136,7 @@ def read_twcs(source: str, report: ProgressCallback | None = None) -> tuple[pd.D
     The file is streamed in chunks; only inbound rows and the (id, author) pairs of brand replies are
     kept, which is all that is needed to attribute each customer tweet to the brand that answered it.
     """
-    _check_header(source)
+    _check_header(source, storage_options)
     inbound_chunks, quarantine_chunks, reply_authors = [], [], []
     records = outbound_rows = 0
     progress = Progress("parse source", total=0, report=report)
@@ -144,6 +151,7 @@ def read_twcs(source: str, report: ProgressCallback | None = None) -> tuple[pd.D
                 chunksize=CSV_CHUNK_ROWS,
                 on_bad_lines="warn",
                 encoding_errors="replace",
+                storage_options=storage_options,
             ):
                 # Index rows by their 1-based record number in the file, reported with quarantined rows.
                 chunk.index = pd.RangeIndex(records + 1, records + 1 + len(chunk), name="record")
@@ -185,9 +193,9 @@ def read_twcs(source: str, report: ProgressCallback | None = None) -> tuple[pd.D
     return inbound.reset_index(drop=True), quarantine, summary
 
 
-def _check_header(source: str) -> None:
+def _check_header(source: str, storage_options: dict | None) -> None:
     try:
-        header = pd.read_csv(source, nrows=0, dtype=str, encoding_errors="replace")
+        header = pd.read_csv(source, nrows=0, dtype=str, encoding_errors="replace", storage_options=storage_options)
     except pd.errors.EmptyDataError as error:
         raise SourceFormatError(f"{source}: line 1: the file is empty") from error
     missing = [column for column in TWCS_COLUMNS if column not in header.columns]
