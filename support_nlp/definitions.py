@@ -5,18 +5,21 @@ Configuration comes from the environment so that the same code runs on a laptop 
 - SUPPORT_NLP_STORAGE: artifact base path, local folder or s3://bucket/prefix (default: .support_nlp/storage)
 - SUPPORT_NLP_S3_ENDPOINT_URL / SUPPORT_NLP_S3_REGION: for S3-compatible servers
 - SUPPORT_NLP_EMBEDDING_MODEL: sentence-transformers name or path (default: bundled all-MiniLM-L6-v2)
+- SUPPORT_NLP_LANDING: where day files twcs-YYYY-MM-DD.csv(.gz) land, folder or s3:// (default: .support_nlp/landing)
 """
 
 import os
 
 import dagster as dg
+from upath import UPath
 
 from support_nlp.assets import categories, features, inference, ingestion, report
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME
 from support_nlp.core.twcs import BUNDLED_SAMPLE
-from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
+from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory, s3_storage_options
 from support_nlp.jobs import daily_inference_job, daily_inference_schedule, features_job, training_job
 from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, TweetSource
+from support_nlp.sensors import build_drift_retrain_sensor, build_landing_sensor
 
 
 def build_resources(storage: str | None = None, source: str | None = None, cache_dir: str | None = None) -> dict:
@@ -38,11 +41,18 @@ def build_resources(storage: str | None = None, source: str | None = None, cache
     }
 
 
+def landing_area() -> UPath:
+    landing = os.environ.get("SUPPORT_NLP_LANDING", str(DEFAULT_HOME / "landing"))
+    endpoint_url, region = os.environ.get("SUPPORT_NLP_S3_ENDPOINT_URL"), os.environ.get("SUPPORT_NLP_S3_REGION")
+    return UPath(landing, **s3_storage_options(landing, endpoint_url, region))
+
+
 def build_definitions(resources: dict) -> dg.Definitions:
     return dg.Definitions(
         assets=dg.load_assets_from_modules([ingestion, features, categories, inference, report]),
         jobs=[features_job, training_job, daily_inference_job],
         schedules=[daily_inference_schedule],
+        sensors=[build_landing_sensor(landing_area()), build_drift_retrain_sensor()],
         resources=resources,
     )
 

@@ -80,7 +80,6 @@ def clean_text_checks(config: CleanTextConfig, cleaned: pd.DataFrame, raw_tweets
             "aligned_with_raw_tweets": "Exactly the raw tweets of each day, in the same order.",
         },
         blocking=("aligned_with_raw_tweets",),
-        partitions_def=daily_partitions,
     ),
 )
 def clean_text(
@@ -161,6 +160,8 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
     io_manager_key="artifact_io_manager",
     group_name="features",
     kinds={"pytorch", "numpy"},
+    # The model already uses every core: two embedding steps at once only thrash and double the memory.
+    pool="embedding",
     check_specs=check_specs(
         "embeddings",
         {
@@ -169,7 +170,6 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
             "aligned_with_clean_text": "One vector per non-empty clean tweet, in the same order.",
         },
         blocking=("dimension_as_recorded", "finite_and_unit_norm", "aligned_with_clean_text"),
-        partitions_def=daily_partitions,
     ),
 )
 def embeddings(

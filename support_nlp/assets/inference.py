@@ -9,7 +9,7 @@ from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
 from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, share_markdown
-from support_nlp.partitions import daily_partitions, single_run_backfill
+from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
 
@@ -52,7 +52,8 @@ def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierMo
     if batch.model != model.embedding_model:
         raise dg.Failure(
             f"embeddings were made with {batch.model!r} but the classifier expects {model.embedding_model!r}: "
-            "re-materialize embeddings with the classifier's model, or retrain"
+            "re-materialize embeddings with the classifier's model, or retrain",
+            allow_retries=False,
         )
     rows = tweets.set_index("tweet_id").loc[batch.tweet_ids].reset_index()
     predicted = model.predict(batch.vectors, min_confidence)
@@ -72,6 +73,7 @@ def describe_predictions(frame: pd.DataFrame) -> dict:
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
+    retry_policy=io_retry_policy,
     io_manager_key="table_io_manager",
     group_name="inference",
     kinds={"pandas", "parquet"},
@@ -82,7 +84,6 @@ def describe_predictions(frame: pd.DataFrame) -> dict:
             "uncertain_share_below_max": "The share of `uncertain` predictions is below the maximum.",
             "category_drift_psi": "Category mix vs the training mix (PSI); WARN above the threshold.",
         },
-        partitions_def=daily_partitions,
     ),
 )
 def predictions(

@@ -6,8 +6,9 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.quality import column_schema, schema_differences
+from support_nlp.core.twcs import SourceFormatError
 from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, split_by_day
-from support_nlp.partitions import daily_partitions, single_run_backfill
+from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 from support_nlp.resources import TweetSource
 
 RAW_SCHEMA = {
@@ -92,6 +93,7 @@ def raw_tweets_checks(
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
+    retry_policy=io_retry_policy,
     io_manager_key="table_io_manager",
     group_name="ingestion",
     kinds={"pandas", "parquet"},
@@ -106,14 +108,17 @@ def raw_tweets_checks(
             "schema_unchanged": "Columns and dtypes match the previous materialization (WARN).",
         },
         blocking=("required_columns_and_types", "unique_tweet_id"),
-        partitions_def=daily_partitions,
     ),
 )
 def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet_source: TweetSource):
     """Inbound customer tweets per UTC day of `created_at`: tweet_id, author_id, created_at (UTC), text,
     reply ids and the brand that answered in the thread."""
     started = time.perf_counter()
-    parsed = tweet_source.parse(report=context.log.info)
+    try:
+        parsed = tweet_source.parse(report=context.log.info)
+    except SourceFormatError as error:
+        # The file is broken as a whole: retrying reads the same bytes again.
+        raise dg.Failure(description=str(error), allow_retries=False) from error
     days = context.partition_keys
     tweets = parsed.read_days(days)
     by_day = split_by_day(tweets, days)
