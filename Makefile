@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest
 
 ui: install $(DAGSTER_HOME)/dagster.yaml

@@ -1,5 +1,6 @@
 """The whole graph, end to end, on a slice of the real bundled sample, into a temporary folder."""
 
+import os
 import subprocess
 import sys
 
@@ -86,12 +87,13 @@ def test_runs_report_progress_and_a_summary(pipeline_run):
     assert embeddings_metadata["model"] == "all-MiniLM-L6-v2"
 
 
-def test_definitions_validate():
+def test_definitions_validate(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "support_nlp.definitions"],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
