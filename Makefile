@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint ui clean
+.PHONY: install run test lint ui clean benchmark-quality
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ lint: install
 
 test: lint $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest
+
+# Clustering and classifier quality against human labels (Banking77, Bitext, twcs topics); embeddings are cached.
+benchmark-quality: install
+	$(BIN)/python -m support_nlp.benchmarks.quality
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

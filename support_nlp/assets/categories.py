@@ -1,6 +1,7 @@
 """cluster_labels and classifier: discover categories across days, then learn them for daily inference."""
 
 import time
+from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -35,6 +36,8 @@ class ClusterLabelsConfig(DateWindowConfig):
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
+    algorithm: Literal["spectral", "kmeans"] = "spectral"  # spectral: neighbour-graph cut; kmeans: the old default
+    graph_sample: int = 5000  # spectral builds its O(rows^2) neighbour graph on this many seeded tweets
     pca_components: int = 50
     k: int | None = None  # None: choose k from [k_min, k_max] by silhouette on a sample
     k_min: int = 6
@@ -121,6 +124,8 @@ def cluster_labels(
             k_max=config.k_max,
             k_step=config.k_step,
             seed=config.seed,
+            algorithm=config.algorithm,
+            graph_sample=config.graph_sample,
         ),
         embedding_model=batch.model,
         report=context.log.info,
@@ -132,6 +137,7 @@ def cluster_labels(
     metadata = {
         "k": model.k,
         "k_chosen_by": "fixed by config" if config.k else "max silhouette on a sample",
+        "algorithm": config.algorithm,
         "silhouette_sample": model.silhouette,
         "tweets": len(batch),
         "days": [tweets["day"].min(), tweets["day"].max()],

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline's stages: `python -m support_nlp.benchmarks.performance`."""

@@ -1,0 +1,159 @@
+"""Quality metrics against hand-computed cases, and the quality benchmark on real labelled data."""
+
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from support_nlp.benchmarks import quality
+from support_nlp.core.categories import ClusteringConfig
+from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
+
+
+def brute_force_accuracy(true_labels: np.ndarray, cluster_labels: np.ndarray) -> float:
+    """Best one-to-one mapping by trying every assignment of clusters to labels (tiny inputs only)."""
+    labels, clusters = np.unique(true_labels), np.unique(cluster_labels)
+    best = 0
+    for targets in itertools.permutations(list(labels) + [None] * len(clusters), len(clusters)):
+        mapping = dict(zip(clusters, targets, strict=True))
+        best = max(best, sum(mapping[c] == t for c, t in zip(cluster_labels, true_labels, strict=True)))
+    return best / len(true_labels)
+
+
+def test_clustering_accuracy_by_hand():
+    truth = np.array([0, 0, 1, 1, 2, 2])
+    assert clustering_accuracy(truth, np.array([5, 5, 3, 3, 9, 9])) == 1.0  # cluster ids are arbitrary
+    # clusters 1 -> label 0, 0 -> label 1, 2 -> label 2: 5 of 6 right; 0 cannot also take label 2.
+    assert clustering_accuracy(truth, np.array([1, 1, 0, 0, 0, 2])) == pytest.approx(5 / 6)
+    # everything in one cluster: only the largest label can be matched
+    assert clustering_accuracy(np.array([0, 0, 0, 1]), np.zeros(4, dtype=int)) == 0.75
+    # more clusters than labels: the unmatched cluster's items count as wrong
+    assert clustering_accuracy(np.array([0, 0, 1, 1]), np.array([0, 1, 2, 2])) == 0.75
+
+
+def test_clustering_accuracy_matches_brute_force_on_random_partitions():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        truth, clusters = rng.integers(0, 4, size=12), rng.integers(0, 5, size=12)
+        assert clustering_accuracy(truth, clusters) == pytest.approx(brute_force_accuracy(truth, clusters))
+
+
+def test_clustering_scores_are_sklearn_nmi_and_ari():
+    rng = np.random.default_rng(1)
+    truth, clusters = rng.integers(0, 6, size=200), rng.integers(0, 8, size=200)
+    scores = clustering_scores(truth, clusters)
+    assert scores["nmi"] == pytest.approx(normalized_mutual_info_score(truth, clusters))
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(truth, clusters))
+    assert clustering_scores(truth, (truth + 3) % 6) == {"acc": 1.0, "nmi": pytest.approx(1.0), "ari": 1.0}
+
+
+def test_clustering_accuracy_rejects_misaligned_inputs():
+    with pytest.raises(ValueError, match="3 true labels but 2 cluster labels"):
+        clustering_accuracy(np.array([0, 1, 1]), np.array([0, 1]))
+
+
+def test_expected_calibration_error_by_hand():
+    classes = np.array([10, 20])
+    always_90 = np.tile([0.9, 0.1], (10, 1))
+    six_right = np.array([10] * 6 + [20] * 4)
+    assert expected_calibration_error(always_90, six_right, classes) == pytest.approx(0.3)
+    # two bins: 0.6-sure and right half the time (gap 0.1), 1.0-sure and always right (gap 0), equal shares
+    probabilities = np.array([[0.6, 0.4], [0.4, 0.6], [1.0, 0.0], [0.0, 1.0]])
+    truth = np.array([10, 10, 10, 20])
+    assert expected_calibration_error(probabilities, truth, classes) == pytest.approx(0.5 * 0.1)
+    assert expected_calibration_error(probabilities[2:], truth[2:], classes) == 0.0
+
+
+def test_evaluation_and_dev_sets_are_the_documented_real_data():
+    sets = {name: load() for name, load in {**quality.EVALUATION_SETS, **quality.DEV_SETS}.items()}
+    sizes = {name: (len(s.texts), len(set(s.labels))) for name, s in sets.items()}
+    assert sizes == {
+        "banking77": (3080, 77),
+        "bitext": (2602, 27),
+        "twcs_topics": (267, 33),
+        "banking77_dev": (3075, 77),
+        "bitext_dev": (2700, 27),
+    }
+    topics = sets["twcs_topics"]
+    assert {brand: topics.brands.count(brand) for brand in quality.TWCS_TOPIC_BRANDS} == {
+        "AmazonHelp": 97,
+        "AppleSupport": 67,
+        "SpotifyCares": 103,
+    }
+    assert "AmazonHelp/Delivery" in set(topics.labels)
+    for evaluation, dev in (("banking77", "banking77_dev"), ("bitext", "bitext_dev")):
+        assert not set(sets[evaluation].texts) & set(sets[dev].texts), "dev and evaluation sets must not overlap"
+    for name in quality.EVALUATION_SETS:
+        search = quality.automatic_k_search(len(sets[name].texts))
+        assert search["k_min"] <= len(set(sets[name].labels)) <= search["k_max"]
+
+
+@pytest.fixture(scope="module")
+def banking_subset(tmp_path_factory):
+    """The 480 real BANKING77 test queries of its first 12 intents, cleaned and embedded."""
+    banking = quality.EVALUATION_SETS["banking77"]()
+    keep = np.isin(banking.labels, sorted(set(banking.labels))[:12])
+    subset = quality.LabelledSet(
+        "banking77_12", [t for t, k in zip(banking.texts, keep, strict=True) if k], banking.labels[keep], ["bank"] * 480
+    )
+    return quality.prepare(subset, quality.BUNDLED_MODEL_NAME, tmp_path_factory.mktemp("cache"))
+
+
+def percent(cell: str) -> float:
+    return float(cell.split(" ±")[0])
+
+
+def test_clustering_table_on_real_intents(banking_subset):
+    rows, pseudo_labels = quality.clustering_rows(banking_subset, seeds=[0])
+    by_run = {(row["method"], row["k"].split(" ")[0]): row for row in rows}
+    assert set(by_run) == {(method, k) for method in quality.METHODS for k in ("12", "auto")}
+    spectral, kmeans = by_run[(quality.DEFAULT_METHOD, "12")], by_run[("PCA + KMeans (previous default)", "12")]
+    assert percent(spectral["ACC"]) >= 85 and percent(spectral["NMI"]) >= 85
+    assert percent(spectral["ACC"]) > percent(kmeans["ACC"])
+    chosen = int(by_run[(quality.DEFAULT_METHOD, "auto")]["k"].split(": ")[1])
+    assert 6 <= chosen <= quality.automatic_k_search(480)["k_max"]
+    assert len(pseudo_labels) == 1 and len(np.unique(pseudo_labels[0])) <= 12
+
+
+def test_classifier_table_on_real_intents(banking_subset):
+    _, pseudo_labels = quality.clustering_rows(banking_subset, seeds=[0])
+    human, pseudo = quality.classifier_rows(banking_subset, pseudo_labels, seeds=[0])
+    assert human["held-out rows"] == pseudo["held-out rows"] == 96
+    assert percent(human["accuracy vs training labels"]) == percent(human["accuracy vs human labels"]) >= 85
+    assert percent(pseudo["accuracy vs training labels"]) >= 85
+    assert percent(pseudo["accuracy vs human labels"]) >= 80
+    for row in (human, pseudo):
+        assert 0 < percent(row["ECE"]) < 100 and 0 < percent(row["mean confidence"]) <= 100
+
+
+def test_held_out_fold_is_a_seeded_fifth():
+    fold = quality.held_out_fold(103, seed=4)
+    assert np.array_equal(fold, quality.held_out_fold(103, seed=4))
+    assert not np.array_equal(fold, quality.held_out_fold(103, seed=5))
+    assert np.bincount(fold).tolist() == [21, 21, 21, 20, 20]
+
+
+def test_command_prints_both_tables_and_reuses_cached_embeddings(tmp_path, capsys, monkeypatch):
+    arguments = ["--sets", "twcs_topics", "--seeds", "1", "--cache-dir", str(tmp_path)]
+    quality.main(arguments)
+    first = capsys.readouterr().out
+    assert "Clustering vs human labels" in first and "Classifier on a held-out fifth" in first
+    assert first.count("| twcs_topics |") == 6  # 4 clustering runs, 2 classifier trainings
+    assert len(list(tmp_path.glob("twcs_topics-all-MiniLM-L6-v2-*.npy"))) == 1
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("embeddings should come from the cache")
+
+    monkeypatch.setattr(quality, "embed_texts", no_embedding)
+    quality.main(arguments)
+    second = capsys.readouterr().out
+    table = [line for line in first.splitlines() if line.startswith("|")]
+    assert table == [line for line in second.splitlines() if line.startswith("|")]
+
+
+def test_unknown_set_and_algorithm_are_rejected():
+    with pytest.raises(SystemExit):
+        quality.main(["--sets", "banking99"])
+    with pytest.raises(ValueError, match="unknown clustering algorithm 'dbscan'"):
+        ClusteringConfig(algorithm="dbscan")
