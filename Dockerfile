@@ -1,23 +1,32 @@
-# One image for the code location, webserver and daemon (the platform issue completes the deployment).
-FROM python:3.11-slim
+# One image for every Dagster process: code location (gRPC), webserver, daemon, and each run's container or task.
+FROM python:3.11-slim-bookworm
 
+# Which deploy/<variant>/dagster.yaml becomes the instance config: docker (docker-compose.yaml) or aws (ECS).
+ARG DAGSTER_DEPLOYMENT=docker
+# The CPU build of torch: PyPI's default Linux wheel bundles several GB of CUDA libraries. An image for GPU
+# tasks is built with a CUDA index instead (docs/deploy_aws.md).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+# The bundled embedding model ships inside a Python package: nothing is fetched from a model hub at runtime.
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DAGSTER_HOME=/opt/dagster/home \
-    SUPPORT_NLP_HOME=/opt/dagster/support_nlp
+    SUPPORT_NLP_HOME=/opt/dagster/support_nlp \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
 
 RUN useradd --create-home --uid 1000 dagster
 WORKDIR /opt/dagster/app
 
-COPY pyproject.toml README.md workspace.yaml ./
+COPY pyproject.toml README.md workspace.docker.yaml ./
 COPY support_nlp ./support_nlp
-# The CPU build of torch: the default PyPI wheel bundles several GB of CUDA libraries.
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
-    && mkdir -p "$DAGSTER_HOME" "$SUPPORT_NLP_HOME" \
-    && printf 'telemetry:\n  enabled: false\n' > "$DAGSTER_HOME/dagster.yaml" \
-    && chown -R dagster:dagster /opt/dagster
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" ".[deploy]"
+
+COPY deploy/${DAGSTER_DEPLOYMENT}/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+RUN mkdir -p "$SUPPORT_NLP_HOME/cache" && chown -R dagster:dagster "$DAGSTER_HOME" "$SUPPORT_NLP_HOME"
 
 USER dagster
 EXPOSE 3000 4000
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "support_nlp.definitions"]
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "support_nlp.definitions", \
+     "--location-name", "support_nlp"]

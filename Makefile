@@ -6,7 +6,17 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint ui clean benchmark-quality
+# The stack test's servers and browser (support_nlp_tests/test_stack.py), from Debian's packages. Chromium only
+# recommends a font, and without one the UI screenshot has no legible text.
+SYSTEM_PACKAGES := postgresql chromium chromium-driver docker-compose fonts-liberation
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+MATERIALIZE := $(BIN)/dagster asset materialize -m support_nlp.definitions
+# `make materialize-day` materializes DAY; `make retrain` learns from FIRST_DAY..LAST_DAY (the bundled sample's).
+DAY ?= 2017-11-01
+FIRST_DAY ?= 2017-10-01
+LAST_DAY ?= 2017-12-03
+
+.PHONY: install system-deps run test lint ui validate materialize-day retrain image benchmark-quality clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +26,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# Installs only the packages that are missing, so it costs nothing once they are there.
+system-deps:
+	@missing=$$(for package in $(SYSTEM_PACKAGES); do \
+		dpkg-query --show --showformat='$${Status}' $$package 2>/dev/null | grep -q 'ok installed' || echo $$package; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing $$missing"; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
@@ -28,15 +49,30 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint $(DAGSTER_HOME)/dagster.yaml
+test: lint system-deps $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/pytest
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+validate: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster definitions validate -m support_nlp.definitions
+
+materialize-day: install $(DAGSTER_HOME)/dagster.yaml
+	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition $(DAY)
+
+# Features over the days as one run, then categories, classifier and report over every materialized day.
+retrain: install $(DAGSTER_HOME)/dagster.yaml
+	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
+	$(MATERIALIZE) --select cluster_labels,classifier,category_report
 
 # Clustering and classifier quality against human labels (Banking77, Bitext, twcs topics); embeddings are cached.
 benchmark-quality: install
 	$(BIN)/python -m support_nlp.benchmarks.quality
 
-ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+# One image for the code location, webserver, daemon and runs (Dockerfile; docker-compose.yaml runs it).
+image:
+	docker build -t support_nlp:latest .
 
 clean:
 	rm -rf .support_nlp $(DAGSTER_HOME)

@@ -1,0 +1,121 @@
+"""Headless Chromium from the distribution's packages (chromium, chromium-driver), driven by Selenium."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+
+from support_nlp_tests.s3_server import free_ports
+from support_nlp_tests.stack.processes import running, start, wait_until
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+# Wide enough for the whole expanded asset graph to be laid out legibly in the screenshot.
+WINDOW_SIZE = "--window-size=2400,1400"
+UI_TIMEOUT_S = 60
+REFRESH_EVERY_S = 15
+
+# The lineage view draws each asset group collapsed into one node; these are the collapsed group nodes.
+COLLAPSED_GROUP = '[class*="CollapsedGroupNode_collapsedGroupNodeBox"]'
+
+
+def chromedriver_ready(url: str) -> bool:
+    try:
+        return bool(requests.get(f"{url}/status", timeout=5).json()["value"]["ready"])
+    except requests.ConnectionError:
+        return False
+
+
+@contextlib.contextmanager
+def headless_chromium(profile_dir: Path, log_dir: Path) -> Iterator[WebDriver]:
+    """A WebDriver session on headless Chromium. chromedriver is started here, like every server of the stack, so
+    it and the browser it launches form one process group that is stopped by its PID."""
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.exists():
+            pytest.fail(f"{binary} not found; run `make system-deps` (Debian packages chromium, chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, WINDOW_SIZE, f"--user-data-dir={profile_dir}"):
+        options.add_argument(flag)
+    port = free_ports(1)[0]
+    url = f"http://127.0.0.1:{port}"
+    # chromedriver accepts connections from the local host only unless told otherwise (--allowed-ips).
+    with running(start("chromedriver", [str(CHROMEDRIVER), f"--port={port}"], log_dir, os.environ)) as process:
+        wait_until(lambda: chromedriver_ready(url), "chromedriver ready", UI_TIMEOUT_S, [process])
+        driver = webdriver.Remote(command_executor=url, options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+def wait_in_browser(driver: WebDriver, find: Callable[[WebDriver], object], what: str, timeout_s: float = UI_TIMEOUT_S):
+    """Poll until `find` returns something truthy: the UI is a React app that renders after its queries return."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := find(driver)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not shown after {timeout_s:.0f} s at {driver.current_url}")
+        time.sleep(0.25)
+    return found
+
+
+def read_until(
+    driver: WebDriver, read: Callable[[WebDriver], object], expected: object, timeout_s: float = UI_TIMEOUT_S
+) -> object:
+    """Read the page until it shows `expected` or the time is up, and return the last reading. The UI learns of
+    finished runs by polling, so right after a run it may still draw it as in progress: reload now and then."""
+    started = last_load = time.monotonic()
+    while (shown := read(driver)) != expected and time.monotonic() - started < timeout_s:
+        if time.monotonic() - last_load > REFRESH_EVERY_S:
+            driver.refresh()
+            last_load = time.monotonic()
+        time.sleep(0.5)
+    return shown
+
+
+def open_expanded_asset_graph(driver: WebDriver, webserver_url: str) -> None:
+    """Open the global asset lineage with every asset group expanded, the way a person would: click each collapsed
+    group, then reload so the graph is laid out and fitted with all groups open (the UI remembers them)."""
+    driver.get(f"{webserver_url}/asset-groups")
+    wait_in_browser(driver, collapsed_groups, "collapsed asset groups")
+    while groups := collapsed_groups(driver):
+        ActionChains(driver).move_to_element(groups[0]).click().perform()
+        left = len(groups) - 1
+        wait_in_browser(driver, lambda d, left=left: len(collapsed_groups(d)) <= left, "asset group expanded")
+    driver.refresh()
+
+
+def collapsed_groups(driver: WebDriver) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, COLLAPSED_GROUP)
+
+
+def asset_node(driver: WebDriver, asset: str) -> WebElement | None:
+    """The graph node of `asset`: its name is drawn inside the SVG graph (a foreignObject), unlike the sidebar."""
+    nodes = driver.find_elements(By.CSS_SELECTOR, f'foreignObject [data-tooltip="{asset}"]')
+    return nodes[0] if nodes else None
+
+
+def check_summary(driver: WebDriver, asset: str) -> str | None:
+    """The text of the node's asset-checks row, e.g. "3 / 3 Passed": a link to the asset's checks tab."""
+    links = driver.find_elements(By.CSS_SELECTOR, f'foreignObject a[href="/assets/{asset}?view=checks"]')
+    return links[0].text if links and links[0].text else None
