@@ -16,7 +16,7 @@ DAY ?= 2017-11-01
 FIRST_DAY ?= 2017-10-01
 LAST_DAY ?= 2017-12-03
 
-.PHONY: install system-deps run test lint ui validate materialize-day retrain image benchmark-quality clean
+.PHONY: install system-deps run test lint ui validate materialize-day retrain image benchmark-quality benchmark-performance clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,11 @@ retrain: install $(DAGSTER_HOME)/dagster.yaml
 # Clustering and classifier quality against human labels (Banking77, Bitext, twcs topics); embeddings are cached.
 benchmark-quality: install
 	$(BIN)/python -m support_nlp.benchmarks.quality
+
+# Rows/s, CPU-seconds and peak RSS per stage against the plain baseline, 20k rows (docs/performance.md);
+# `$(BIN)/python -m support_nlp.benchmarks.performance` without --quick runs 20k, 200k and 1.6M rows.
+benchmark-performance: install
+	$(BIN)/python -m support_nlp.benchmarks.performance --quick
 
 # One image for the code location, webserver, daemon and runs (Dockerfile; docker-compose.yaml runs it).
 image:

@@ -5,6 +5,9 @@ Configuration comes from the environment so that the same code runs on a laptop 
 - SUPPORT_NLP_STORAGE: artifact base path, local folder or s3://bucket/prefix (default: .support_nlp/storage)
 - SUPPORT_NLP_S3_ENDPOINT_URL / SUPPORT_NLP_S3_REGION: for S3-compatible servers
 - SUPPORT_NLP_EMBEDDING_MODEL: sentence-transformers name or path (default: bundled all-MiniLM-L6-v2)
+- SUPPORT_NLP_EMBEDDING_BACKEND: auto (default: ONNX int8 on CPU, fp16 torch on CUDA), torch or onnx
+- SUPPORT_NLP_EMBEDDING_CACHE: content-addressed vector cache, folder or s3:// (default: <storage>/embedding_cache;
+  "off" disables it)
 - SUPPORT_NLP_LANDING: where day files twcs-YYYY-MM-DD.csv(.gz) land, folder or s3:// (default: .support_nlp/landing)
 """
 
@@ -15,8 +18,9 @@ from upath import UPath
 
 from support_nlp.assets import categories, features, inference, ingestion, report
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME
+from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE
-from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory, s3_storage_options
+from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
 from support_nlp.jobs import daily_inference_job, daily_inference_schedule, features_job, training_job
 from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, TweetSource
 from support_nlp.sensors import build_drift_retrain_sensor, build_landing_sensor
@@ -37,8 +41,18 @@ def build_resources(storage: str | None = None, source: str | None = None, cache
             cache_dir=cache_dir or str(DEFAULT_HOME / "cache"),
             **s3,
         ),
-        "embedding_model": EmbeddingModel(model=os.environ.get("SUPPORT_NLP_EMBEDDING_MODEL", BUNDLED_MODEL_NAME)),
+        "embedding_model": EmbeddingModel(
+            model=os.environ.get("SUPPORT_NLP_EMBEDDING_MODEL", BUNDLED_MODEL_NAME),
+            backend=os.environ.get("SUPPORT_NLP_EMBEDDING_BACKEND", "auto"),
+            cache_path=embedding_cache_path(storage),
+            **s3,
+        ),
     }
+
+
+def embedding_cache_path(storage: str) -> str | None:
+    configured = os.environ.get("SUPPORT_NLP_EMBEDDING_CACHE", f"{storage.rstrip('/')}/embedding_cache")
+    return None if configured == "off" else configured
 
 
 def landing_area() -> UPath:

@@ -10,101 +10,21 @@ previous version readable.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import pathlib
-import uuid
-from collections.abc import Iterator
 
 import dagster as dg
-import fsspec.utils
 import pandas as pd
 from upath import UPath
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
-
-# botocore waits 60 s to connect and makes 5 attempts by default: minutes before a dead endpoint is reported.
-DEFAULT_S3_CONNECT_TIMEOUT_S = 5.0
-DEFAULT_S3_MAX_ATTEMPTS = 3
-
-
-def s3_storage_options(
-    url: str,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS,
-    connect_timeout_s: float = DEFAULT_S3_CONNECT_TIMEOUT_S,
-) -> dict:
-    """fsspec options for reaching `url` when it is an `s3://` URI; none for any other location.
-
-    Credentials are deliberately not an option: s3fs takes them from the environment or the instance role.
-    """
-    if fsspec.utils.get_protocol(url) != "s3":
-        return {}
-    options: dict = {
-        "config_kwargs": {
-            "connect_timeout": connect_timeout_s,
-            "retries": {"max_attempts": max_attempts, "mode": "standard"},
-        }
-    }
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if region:
-        options["client_kwargs"] = {"region_name": region}
-    return options
-
-
-class StorageError(OSError):
-    """An artifact could not be written or read; the message names the object and the endpoint."""
-
-
-def is_local(path: UPath) -> bool:
-    return path.protocol in ("", "file", "local")
-
-
-def describe_location(path: UPath) -> str:
-    if is_local(path):
-        return str(path)
-    endpoint = path.storage_options.get("endpoint_url") or "the default endpoint"
-    return f"{path} at {endpoint}"
-
-
-@contextlib.contextmanager
-def storage_errors(action: str, path: UPath) -> Iterator[None]:
-    """Re-raise storage failures (bad credentials, unreachable endpoint, ...) as a StorageError naming the object.
-
-    FileNotFoundError passes through unchanged: it is how Dagster and `load_partitions` recognise a partition
-    that was never materialized, which must stay distinguishable from a store that cannot be reached.
-    """
-    try:
-        yield
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise StorageError(f"could not {action} {describe_location(path)}: {type(error).__name__}: {error}") from error
-
-
-def write_atomically(path: UPath, data: bytes) -> None:
-    """Replace `path` with `data` all at once.
-
-    Locally: write a sibling temp file, fsync, then `os.replace`. On object stores `pipe_file` sends one PUT, or
-    for large values a multipart upload that s3fs aborts on failure; either way the object is replaced whole or
-    not at all. (Writing through an open s3fs file would not do: closing it after an error commits what it has.)
-    """
-    if not is_local(path):
-        path.fs.pipe_file(path.path, data)
-        return
-    path = pathlib.Path(path.path)
-    temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+from support_nlp.core.storage import (
+    DEFAULT_S3_CONNECT_TIMEOUT_S,
+    DEFAULT_S3_MAX_ATTEMPTS,
+    is_local,
+    s3_storage_options,
+    storage_errors,
+    write_atomically,
+)
 
 
 class PartitionDictIOManager(dg.UPathIOManager):

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+from pydantic import PrivateAttr
+from upath import UPath
 
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_model
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, Encoder, embed_texts, load_encoder
+from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.progress import Progress, ProgressCallback
+from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
-from support_nlp.io_managers import s3_storage_options
 
 DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
 
@@ -34,14 +37,34 @@ class TweetSource(dg.ConfigurableResource):
 
 
 class EmbeddingModel(dg.ConfigurableResource):
-    """A sentence-transformers model: the bundled all-MiniLM-L6-v2, a local path, or a hub id."""
+    """A sentence-transformers model (the bundled all-MiniLM-L6-v2, a local path, or a hub id) and how it runs.
+
+    `backend` "auto" runs the ONNX int8 export on CPU and float16 sentence-transformers on CUDA; "torch" or "onnx"
+    force one. With `cache_path` (a folder or `s3://` prefix) every text's vector is stored by encoder and text
+    hash, so re-runs and texts repeated across days are never embedded again.
+    """
 
     model: str = BUNDLED_MODEL_NAME
-    batch_size: int = 64
-    device: str | None = None
+    backend: str = "auto"
+    device: str | None = None  # None: CUDA when available, else CPU
+    batch_size: int | None = None  # torch backend only; None: 64 on CPU, 512 on CUDA
+    cache_path: str | None = None
+    export_dir: str | None = None  # where the ONNX export is kept; None: the user's cache folder
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    _cache: EmbeddingCache | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # One cache object per run: segments it has read stay in memory for the run's later days.
+        if self.cache_path:
+            options = s3_storage_options(self.cache_path, self.endpoint_url, self.region)
+            self._cache = EmbeddingCache(UPath(self.cache_path, **options))
+
+    def encoder(self) -> Encoder:
+        return load_encoder(self.model, self.backend, self.device, self.batch_size, self.export_dir)
 
     def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        return embed_texts(texts, self.model, self.batch_size, self.device, progress)
-
-    def dimension(self) -> int:
-        return int(load_model(self.model, self.device).get_embedding_dimension())
+        return embed_texts(
+            texts, self.model, self.batch_size, self.device, progress, self.backend, self._cache, self.export_dir
+        )

@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from support_nlp import io_managers
+from support_nlp.core import storage
 from support_nlp.core.artifacts import HEADER_KEY, artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
 from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, EmbeddingBatch
-from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory, write_atomically
+from support_nlp.core.storage import write_atomically
+from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
 from support_nlp_tests.test_categories import real_training_set
 
 RANGE_DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
@@ -72,7 +73,7 @@ def test_crash_after_partial_write_keeps_the_previous_content(tmp_path, monkeypa
     def half_open(path, mode="r", *args, **kwargs):
         return HalfWriter(path, mode.replace("b", ""))
 
-    monkeypatch.setattr(io_managers, "open", half_open, raising=False)
+    monkeypatch.setattr(storage, "open", half_open, raising=False)
     with pytest.raises(OSError, match="killed mid-write"):
         write_atomically(target, b"0123456789" * 100)
     assert written and pathlib.Path(written[0]).name != "model.npz"  # the partial data went to a temp file

@@ -14,8 +14,9 @@ from support_nlp.core.artifacts import artifact_from_bytes
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.storage import StorageError
 from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory, StorageError
+from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
 from support_nlp.resources import TweetSource
 from support_nlp_tests.conftest import SLICE_RANGE
@@ -76,7 +77,12 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
     expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz"}
-    assert s3_server.keys(f"{prefix}/") == expected
+    keys = s3_server.keys(f"{prefix}/")
+    cache_prefix = f"{prefix}/embedding_cache/"
+    assert {key for key in keys if not key.startswith(cache_prefix)} == expected
+    # The vector cache lives next to the artifacts: sharded .npz segments under one folder per encoder.
+    cache_keys = [key.removeprefix(cache_prefix).split("/") for key in keys if key.startswith(cache_prefix)]
+    assert cache_keys and all(len(parts) == 3 and parts[2].endswith(".npz") for parts in cache_keys)
     assert result.predictions_path == f"s3://{s3_server.bucket}/{prefix}/predictions"
 
 

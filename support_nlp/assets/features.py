@@ -179,6 +179,7 @@ def embeddings(
 ):
     """L2-normalised float32 sentence embeddings of non-empty `text_clean`, aligned to `tweet_id`."""
     started = time.perf_counter()
+    encoder = embedding_model.encoder()
     eligible = {day: frame[~frame["is_empty"].astype(bool)] for day, frame in clean_text.items()}
     total = sum(len(frame) for frame in eligible.values())
     distinct = sum(frame["text_clean"].nunique() for frame in eligible.values())
@@ -198,12 +199,14 @@ def embeddings(
         value=by_day,
         metadata={
             "model": embedding_model.model,
-            "dim": embedding_model.dimension(),
+            "encoder": encoder.identity,
+            "vector_cache": embedding_model.cache_path or "off",
+            "dim": encoder.dimension,
             "run_rows_embedded": total,
             "run_rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
             "run_distinct_texts_per_day": distinct,
             "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
             "seconds": round(elapsed, 2),
         },
-        check_results=embeddings_checks(by_day, clean_text, embedding_model.dimension()),
+        check_results=embeddings_checks(by_day, clean_text, encoder.dimension),
     )

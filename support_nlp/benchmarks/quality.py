@@ -19,8 +19,8 @@ against the human labels under the best matching); ECE is the expected calibrati
 classifier was trained to predict. The labelled sets have no dates, so the classifier's time-ordered holdout sees
 seeded pseudo-days instead. Every number is the mean over the seeds (± their standard deviation).
 
-Embeddings are cached per set and model under $SUPPORT_NLP_HOME/benchmark_cache (default .support_nlp/), keyed by
-the hash of the cleaned texts; delete the folder to re-embed, e.g. after changing the embedding backend.
+Embeddings are cached under $SUPPORT_NLP_HOME/benchmark_cache (default .support_nlp/), keyed by the encoder
+identity (model, backend, precision) and the cleaned texts; the default backend on CPU is the ONNX int8 one.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import pandas as pd
 
 from support_nlp.core.categories import ClusteringConfig, fit_categories
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 from support_nlp.core.text import clean_text
 
@@ -123,8 +123,9 @@ DEV_SETS: dict[str, Callable[[], LabelledSet]] = {
 
 
 def cached_embeddings(name: str, texts: list[str], model: str, cache_dir: Path) -> np.ndarray:
-    """`embed_texts` of the product, stored once per set, model and exact texts."""
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    """`embed_texts` of the product, stored once per set, encoder (model, backend, precision) and exact texts."""
+    encoder = load_encoder(model).identity
+    digest = hashlib.sha256("\n".join([encoder, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f"{name}-{model.replace('/', '_')}-{digest}.npy"
     if path.exists():
         return np.load(path)

@@ -1,0 +1,337 @@
+"""Throughput of every pipeline stage, run with the product's own code, next to a plain baseline.
+
+    python -m support_nlp.benchmarks.performance [--quick] [--sizes 20000,200000,1600000] [--variants ...]
+
+Corpora are built from the real inbound tweets of the bundled sample, written as a twcs.csv beside the sample's
+brand replies, so the parse stage reads a file like the real one:
+- "repeated": the real tweets over and over (new tweet ids, same texts): what dedupe and the cache profit from;
+- "distinct": every text made unique by appending " #r<row number>" (about 3 more tokens to a ~26-token tweet),
+  so neither dedupe nor the cache can flatter the numbers; the extra tokens make it slightly pessimistic.
+
+Stages and what they run: parse (`read_twcs`), clean (`clean_frame`), language (`detect_languages`, lingua),
+embed (`embed_texts`, backend auto), embed-warm (the same texts again through a filled `EmbeddingCache`),
+cluster (`fit_categories`, default config), train (`train_classifier`), predict (`ClassifierModel.predict`).
+Baselines, run in the same process on the same texts: `SentenceTransformer(model).encode(texts, batch_size=32)`
+in float32 for embed, langdetect one text at a time for language.
+
+Embedding at large N would take hours on a small CPU, so the embed stages (product and baseline) and the
+langdetect baseline are timed on the first texts of the corpus and extrapolated to N: the `how` column says
+`measured` or `extrapolated from <count>`. For the product, extrapolation counts what it really does: dedupe
+of all N texts (timed in full) plus encoding each distinct text once. Cluster, train and predict use those
+sample vectors tiled to N rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from support_nlp.core.categories import fit_categories
+from support_nlp.core.classifier import train_classifier
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder, load_model
+from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.language import detect_languages
+from support_nlp.core.onnx_backend import available_cores
+from support_nlp.core.text import clean_frame
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
+
+VARIANTS = ("repeated", "distinct")
+BASELINE_BATCH_SIZE = 32
+MIN_CONFIDENCE = 0.5
+PARSE_HOW = "measured, N = all CSV rows"
+
+
+@dataclass(frozen=True)
+class Settings:
+    sizes: tuple[int, ...]
+    variants: tuple[str, ...]
+    embed_sample: int
+    baseline_embed_sample: int
+    langdetect_sample: int
+
+
+QUICK = Settings((20_000,), VARIANTS, embed_sample=400, baseline_embed_sample=200, langdetect_sample=300)
+FULL = Settings(
+    (20_000, 200_000, 1_600_000), VARIANTS, embed_sample=3000, baseline_embed_sample=1000, langdetect_sample=2000
+)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Wall seconds, and CPU seconds of the whole process (all threads): the latter is what a shared, busy
+    machine distorts least, since time spent waiting for a core is not counted."""
+
+    wall_s: float
+    cpu_s: float
+
+    def scaled(self, factor: float) -> Cost:
+        return Cost(self.wall_s * factor, self.cpu_s * factor)
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.wall_s + other.wall_s, self.cpu_s + other.cpu_s)
+
+
+@dataclass
+class StageResult:
+    variant: str
+    rows: int
+    stage: str
+    cost: Cost
+    peak_rss_mib: float
+    how: str = "measured"
+    baseline: Cost | None = None
+    baseline_how: str = ""
+    mean_cosine_to_baseline: float | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.cost.wall_s
+
+    def speedup(self, field: str) -> str:
+        if self.baseline is None:
+            return "-"
+        return f"{getattr(self.baseline, field) / getattr(self.cost, field):.1f}x"
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0), so each stage reports its own peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+PEAK_RSS_PER_STAGE = _reset_peak_rss()
+PEAK_RSS_METHOD = (
+    "VmHWM from /proc/self/status, reset before each stage through /proc/self/clear_refs (whole process, "
+    "native allocations included)"
+    if PEAK_RSS_PER_STAGE
+    else "resource.getrusage(RUSAGE_SELF).ru_maxrss: the process peak so far, not per stage"
+)
+
+
+def _peak_rss_mib() -> float:
+    if PEAK_RSS_PER_STAGE:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(action: Callable[[], object]) -> tuple[object, Cost, float]:
+    """(result, its cost, peak RSS in MiB during the call)."""
+    _reset_peak_rss()
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
+    result = action()
+    cost = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
+    return result, cost, _peak_rss_mib()
+
+
+# ------------------------------------------------------------------------------------------ corpora
+
+
+def real_sample() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(inbound, outbound) rows of the bundled real sample, as strings."""
+    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False)
+    return sample[sample["inbound"] == "True"], sample[sample["inbound"] == "False"]
+
+
+def write_corpus(variant: str, rows: int, inbound: pd.DataFrame, outbound: pd.DataFrame, folder: Path) -> Path:
+    """A twcs.csv with `rows` inbound tweets drawn in order, cyclically, from the real ones, plus the brand replies."""
+    corpus = inbound.iloc[np.arange(rows) % len(inbound)].copy()
+    first_id = pd.to_numeric(pd.concat([inbound, outbound])["tweet_id"]).max() + 1
+    corpus["tweet_id"] = (first_id + np.arange(rows)).astype(str)
+    # Thread links would point at the original ids: drop them, the brand then comes from the mentions.
+    corpus["response_tweet_id"] = ""
+    corpus["in_response_to_tweet_id"] = ""
+    if variant == "distinct":
+        corpus["text"] = [f"{text} #r{row}" for row, text in enumerate(corpus["text"])]
+    path = folder / f"twcs_{variant}_{rows}.csv"
+    pd.concat([corpus, outbound]).to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+
+def sampled_how(sample: list, population: list) -> str:
+    return "measured" if len(sample) == len(population) else f"extrapolated from {len(sample):,}"
+
+
+def mean_cosine(left: np.ndarray, right: np.ndarray) -> float:
+    left = left / np.linalg.norm(left, axis=1, keepdims=True)
+    right = right / np.linalg.norm(right, axis=1, keepdims=True)
+    return float((left * right).sum(axis=1).mean())
+
+
+def baseline_encode(texts: list[str]) -> np.ndarray:
+    return load_model(BUNDLED_MODEL_NAME, "cpu").encode(texts, batch_size=BASELINE_BATCH_SIZE)
+
+
+def embed_stages(
+    variant: str, texts: list[str], settings: Settings, folder: Path
+) -> tuple[list[StageResult], np.ndarray]:
+    """Product (cold, then warm cache) and baseline embedding; returns the results and the vectors of `texts`."""
+    rows = len(texts)
+    distinct_count = len(set(texts))
+    sample = texts[: settings.embed_sample]
+    if distinct_count <= settings.embed_sample:
+        vectors, cost, peak = timed(lambda: embed_texts(texts))
+        how = "measured"
+    else:
+        sample_vectors, sample_cost, peak = timed(lambda: embed_texts(sample))
+        _, dedupe_cost, _ = timed(lambda: np.unique(np.asarray(texts, dtype=object).astype(str)))
+        cost = dedupe_cost + sample_cost.scaled(distinct_count / len(set(sample)))
+        vectors = sample_vectors[np.arange(rows) % len(sample)]
+        how = f"extrapolated from {len(sample):,} ({distinct_count:,} distinct in N)"
+    baseline_sample = texts[: settings.baseline_embed_sample]
+    baseline_vectors, baseline_cost, _ = timed(lambda: baseline_encode(baseline_sample))
+    baseline = baseline_cost.scaled(rows / len(baseline_sample))
+    baseline_how = sampled_how(baseline_sample, texts)
+    cold = StageResult(variant, rows, "embed", cost, peak, how, baseline, baseline_how)
+    cold.mean_cosine_to_baseline = mean_cosine(vectors[: len(baseline_sample)], baseline_vectors)
+
+    cache = EmbeddingCache(folder / f"embedding_cache_{variant}_{rows}")
+    embed_texts(sample, cache=cache)
+    _, warm_cost, warm_peak = timed(lambda: embed_texts(sample, cache=EmbeddingCache(cache.root)))
+    warm_cost = warm_cost.scaled(rows / len(sample))
+    warm = StageResult(
+        variant, rows, "embed-warm", warm_cost, warm_peak, sampled_how(sample, texts), baseline, baseline_how
+    )
+    return [cold, warm], vectors
+
+
+def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: Path) -> list[StageResult]:
+    results: list[StageResult] = []
+
+    def stage(name: str, count: int, action: Callable[[], object], how: str = "measured"):
+        value, cost, peak = timed(action)
+        results.append(StageResult(variant, count, name, cost, peak, how))
+        return value
+
+    source = write_corpus(variant, rows, *real, folder)
+    inbound, _, summary = stage("parse", csv_rows(source), lambda: read_twcs(str(source)), PARSE_HOW)
+    cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary["brands"]))
+    texts = cleaned["text_clean"].tolist()
+    languages = stage("language", len(texts), lambda: detect_languages(texts, "lingua"))
+    langdetect_sample = texts[: settings.langdetect_sample]
+    _, langdetect_cost, _ = timed(lambda: detect_languages(langdetect_sample, "langdetect"))
+    results[-1].baseline = langdetect_cost.scaled(len(texts) / len(langdetect_sample))
+    results[-1].baseline_how = sampled_how(langdetect_sample, texts)
+    cleaned["language"] = languages
+    tweets = cleaned[~cleaned["is_empty"]].reset_index(drop=True)
+
+    embed_results, vectors = embed_stages(variant, tweets["text_clean"].tolist(), settings, folder)
+    results.extend(embed_results)
+    vectors_how = "measured" if embed_results[0].how == "measured" else "measured, embed sample's vectors tiled"
+    categories = stage(
+        "cluster", len(tweets), lambda: fit_categories(vectors, tweets["tweet_id"].to_numpy(), tweets), vectors_how
+    )
+    days = tweets["day"].to_numpy()
+    classifier = stage(
+        "train",
+        len(tweets),
+        lambda: train_classifier(vectors, categories.labels, days, categories.names, BUNDLED_MODEL_NAME),
+        vectors_how,
+    )
+    stage("predict", len(tweets), lambda: classifier.predict(vectors, MIN_CONFIDENCE), vectors_how)
+    return results
+
+
+def csv_rows(source: Path) -> int:
+    with open(source, "rb") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+def machine_description() -> str:
+    cpu_model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    cores = available_cores()
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{cores} cores, {cpu_model}, Python {platform.python_version()}; load average {load}"
+
+
+def report_table(results: list[StageResult]) -> str:
+    header = (
+        "| variant | N | stage | rows/s | wall s | CPU s | peak RSS MiB | how | baseline rows/s "
+        "| vs baseline (wall) | vs baseline (CPU) | baseline how | mean cos to baseline |\n"
+        "|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|"
+    )
+    lines = [header]
+    for r in results:
+        baseline_rate = f"{r.rows / r.baseline.wall_s:,.0f}" if r.baseline else "-"
+        cosine = f"{r.mean_cosine_to_baseline:.4f}" if r.mean_cosine_to_baseline is not None else "-"
+        lines.append(
+            f"| {r.variant} | {r.rows:,} | {r.stage} | {r.rows_per_s:,.0f} | {r.cost.wall_s:,.1f} "
+            f"| {r.cost.cpu_s:,.1f} | {r.peak_rss_mib:,.0f} | {r.how} | {baseline_rate} "
+            f"| {r.speedup('wall_s')} | {r.speedup('cpu_s')} | {r.baseline_how or '-'} | {cosine} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one size, small embedding samples: a few minutes")
+    parser.add_argument("--sizes", help="comma-separated corpus sizes (inbound tweets), e.g. 20000,200000")
+    parser.add_argument("--variants", help=f"comma-separated, from {','.join(VARIANTS)}")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else settings.sizes
+    variants = tuple(args.variants.split(",")) if args.variants else settings.variants
+    if unknown := set(variants) - set(VARIANTS):
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
+    return Settings(sizes, variants, settings.embed_sample, settings.baseline_embed_sample, settings.langdetect_sample)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(argv)
+    # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.
+    encoder = load_encoder()
+    load_model(BUNDLED_MODEL_NAME, "cpu")
+    for detector in ("lingua", "langdetect"):
+        detect_languages(["warming up the language models"], detector)
+    print(f"# support_nlp performance, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(f"machine: {machine_description()}")
+    print(f"command: python -m support_nlp.benchmarks.performance {' '.join(sys.argv[1:])}".rstrip())
+    print(f"embedding: product encoder {encoder.identity!r}; baseline sentence-transformers fp32, batch 32")
+    print(f"peak RSS: {PEAK_RSS_METHOD}", flush=True)
+    real = real_sample()
+    results: list[StageResult] = []
+    with tempfile.TemporaryDirectory(prefix="support_nlp_bench_") as scratch:
+        for rows in settings.sizes:
+            for variant in settings.variants:
+                print(f"... {variant}, N={rows:,}", file=sys.stderr, flush=True)
+                results.extend(run_size(variant, rows, settings, real, Path(scratch)))
+    print()
+    print(report_table(results))
+    print(f"\nload average at the end: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
