@@ -49,7 +49,7 @@ class ClusterLabelsConfig(DateWindowConfig):
 class ClassifierTrainingConfig(dg.Config):
     min_macro_f1: float = 0.6  # blocking: a model below this never reaches predictions
     holdout_share: float = 0.2
-    regularization_c: float = 1.0
+    regularization_c: float = ClassifierConfig.regularization_c
 
 
 def aligned_training_set(

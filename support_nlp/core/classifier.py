@@ -21,7 +21,10 @@ UNCERTAIN_NAME = "uncertain"
 @dataclass(frozen=True)
 class ClassifierConfig:
     holdout_share: float = 0.2
-    regularization_c: float = 1.0
+    # Unit-length embeddings need weak regularisation for honest probabilities: at C=1 the model was right ~87 % of
+    # the time at ~37 % mean confidence (ECE ~0.5). Chosen on the quality benchmark's dev sets (Banking77 train,
+    # Bitext 8k) among 1, 10, 30, 100: C=100 had the lowest ECE on both (0.03, 0.01) and the best or level accuracy.
+    regularization_c: float = 100.0
     max_iter: int = 1000
 
 
