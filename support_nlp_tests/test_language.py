@@ -15,7 +15,8 @@ SUBPROCESS_SCRIPT = """
 import json, sys
 from support_nlp.core.language import detect_languages
 texts = json.load(open(sys.argv[1], encoding="utf-8"))
-json.dump({d: detect_languages(texts, d) for d in ("lingua", "langdetect")}, open(sys.argv[2], "w"))
+from support_nlp.core.language import DETECTORS
+json.dump({d: detect_languages(texts, d) for d in DETECTORS}, open(sys.argv[2], "w"))
 """
 
 
@@ -90,8 +91,8 @@ def test_empty_input():
 
 
 def test_unknown_detector_is_rejected():
-    with pytest.raises(ValueError, match="unknown language detector 'fasttext'"):
-        detect_languages(["a perfectly ordinary sentence"], detector="fasttext")
+    with pytest.raises(ValueError, match="unknown language detector 'cld3'"):
+        detect_languages(["a perfectly ordinary sentence"], detector="cld3")
 
 
 @pytest.mark.parametrize("detector", DETECTORS)

@@ -26,7 +26,7 @@ UNIT_NORM_TOLERANCE = 1e-3
 
 
 class CleanTextConfig(dg.Config):
-    language_detector: str = "lingua"  # or "langdetect" (seeded, slower, less accurate on tweets)
+    language_detector: str = "fasttext"  # fastText + lingua when unsure; or "lingua", or "langdetect" (seeded)
     max_empty_share: float = 0.1
     max_undetermined_language_share: float = 0.3
 

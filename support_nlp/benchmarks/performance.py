@@ -8,7 +8,7 @@ brand replies, so the parse stage reads a file like the real one:
 - "distinct": every text made unique by appending " #r<row number>" (about 3 more tokens to a ~26-token tweet),
   so neither dedupe nor the cache can flatter the numbers; the extra tokens make it slightly pessimistic.
 
-Stages and what they run: parse (`read_twcs`), clean (`clean_frame`), language (`detect_languages`, lingua),
+Stages and what they run: parse (`read_twcs`), clean (`clean_frame`), language (`detect_languages`, default detector),
 embed (`embed_texts`, backend auto), embed-warm (the same texts again through a filled `EmbeddingCache`),
 cluster (`fit_categories`, default config), train (`train_classifier`), predict (`ClassifierModel.predict`).
 Baselines, run in the same process on the same texts: `SentenceTransformer(model).encode(texts, batch_size=32)`
@@ -230,7 +230,7 @@ def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: P
     inbound, _, summary = stage("parse", csv_rows(source), lambda: read_twcs(str(source)), PARSE_HOW)
     cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary["brands"]))
     texts = cleaned["text_clean"].tolist()
-    languages = stage("language", len(texts), lambda: detect_languages(texts, "lingua"))
+    languages = stage("language", len(texts), lambda: detect_languages(texts))
     langdetect_sample = texts[: settings.langdetect_sample]
     _, langdetect_cost, _ = timed(lambda: detect_languages(langdetect_sample, "langdetect"))
     results[-1].baseline = langdetect_cost.scaled(len(texts) / len(langdetect_sample))
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.
     encoder = load_encoder()
     load_model(BUNDLED_MODEL_NAME, "cpu")
-    for detector in ("lingua", "langdetect"):
+    for detector in ("fasttext", "langdetect"):
         detect_languages(["warming up the language models"], detector)
     print(f"# support_nlp performance, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     print(f"machine: {machine_description()}")

