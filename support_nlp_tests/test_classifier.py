@@ -12,6 +12,7 @@ from support_nlp.core.classifier import (
     UNCERTAIN_NAME,
     ClassifierConfig,
     ClassifierModel,
+    fit_rows,
     time_ordered_split,
     train_classifier,
 )
@@ -152,3 +153,19 @@ def test_predict_on_no_rows(trained):
         "category_name": pd.Series([], dtype=str).dtype,
         "confidence": np.dtype("float32"),
     }
+
+
+def test_large_training_sets_are_fitted_on_a_seeded_sample_holding_every_category(labelled):
+    vectors, labels, days, names = labelled
+    capped = ClassifierConfig(max_fit_rows=len(labels) // 2)
+    rare = labels.max() + 1  # a category with one row, which a uniform sample would usually miss
+    labels_with_rare = np.append(labels, rare)
+    rows = fit_rows(labels_with_rare, capped)
+    assert capped.max_fit_rows <= len(rows) <= capped.max_fit_rows + 1
+    assert set(labels_with_rare[rows]) == set(labels_with_rare)
+    assert np.array_equal(rows, fit_rows(labels_with_rare, capped))
+    assert np.array_equal(fit_rows(labels, CONFIG), np.arange(len(labels)))
+
+    model = train_classifier(vectors, labels, days, names, BUNDLED_MODEL_NAME, capped)
+    assert model.metrics["fitted_rows"] == capped.max_fit_rows < model.metrics["train_rows"]
+    assert model.metrics["agreement_macro_f1"] >= 0.8
