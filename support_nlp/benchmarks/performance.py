@@ -41,7 +41,7 @@ import pandas as pd
 
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder, load_model
+from support_nlp.core.embedding import BUNDLED_MODEL_NAME, distinct_texts, embed_texts, load_encoder, load_model
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.language import detect_languages
 from support_nlp.core.onnx_backend import available_cores
@@ -197,7 +197,7 @@ def embed_stages(
         how = "measured"
     else:
         sample_vectors, sample_cost, peak = timed(lambda: embed_texts(sample))
-        _, dedupe_cost, _ = timed(lambda: np.unique(np.asarray(texts, dtype=object).astype(str)))
+        _, dedupe_cost, _ = timed(lambda: distinct_texts(texts))
         cost = dedupe_cost + sample_cost.scaled(distinct_count / len(set(sample)))
         vectors = sample_vectors[np.arange(rows) % len(sample)]
         how = f"extrapolated from {len(sample):,} ({distinct_count:,} distinct in N)"
@@ -218,12 +218,23 @@ def embed_stages(
     return [cold, warm], vectors
 
 
+def announce(result: StageResult) -> None:
+    # Progress on stderr while a size runs (the 1.6M one takes long); the table is printed at the end.
+    print(
+        f"    {result.stage}: {result.cost.wall_s:,.1f} s wall, {result.cost.cpu_s:,.1f} s CPU, "
+        f"peak RSS {result.peak_rss_mib:,.0f} MiB ({result.how})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: Path) -> list[StageResult]:
     results: list[StageResult] = []
 
     def stage(name: str, count: int, action: Callable[[], object], how: str = "measured"):
         value, cost, peak = timed(action)
         results.append(StageResult(variant, count, name, cost, peak, how))
+        announce(results[-1])
         return value
 
     source = write_corpus(variant, rows, *real, folder)
@@ -240,6 +251,8 @@ def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: P
 
     embed_results, vectors = embed_stages(variant, tweets["text_clean"].tolist(), settings, folder)
     results.extend(embed_results)
+    for result in embed_results:
+        announce(result)
     vectors_how = "measured" if embed_results[0].how == "measured" else "measured, embed sample's vectors tiled"
     categories = stage(
         "cluster", len(tweets), lambda: fit_categories(vectors, tweets["tweet_id"].to_numpy(), tweets), vectors_how
