@@ -313,13 +313,20 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--quick", action="store_true", help="one size, small embedding samples: a few minutes")
     parser.add_argument("--sizes", help="comma-separated corpus sizes (inbound tweets), e.g. 20000,200000")
     parser.add_argument("--variants", help=f"comma-separated, from {','.join(VARIANTS)}")
+    parser.add_argument(
+        "--embed-sample",
+        type=int,
+        help="texts the product's embedding is timed on, then extrapolated (default 3,000; 400 with --quick); "
+        "at least N times every text, e.g. on a GPU, where a small sample would mostly time start-up",
+    )
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else settings.sizes
     variants = tuple(args.variants.split(",")) if args.variants else settings.variants
     if unknown := set(variants) - set(VARIANTS):
         parser.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
-    return Settings(sizes, variants, settings.embed_sample, settings.baseline_embed_sample, settings.langdetect_sample)
+    embed_sample = args.embed_sample or settings.embed_sample
+    return Settings(sizes, variants, embed_sample, settings.baseline_embed_sample, settings.langdetect_sample)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -132,6 +133,19 @@ def _quiet_tracing() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    # quantize_dynamic advises "pre-processing" (shape inference) on the root logger at every export; the fused
+    # graph cannot take it (see DefaultTensorType below), so in a user's first run the advice is only noise.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 class MeanPooledTransformer(torch.nn.Module):
     """The transformer's token states averaged over real (unmasked) tokens, as sentence-transformers pools."""
 
@@ -190,16 +204,17 @@ def _export(model: str, folder: Path) -> None:
         if (match := FEED_FORWARD_DOWN_PROJECTION.search(node.name))
         and int(match.group(1)) < config.num_hidden_layers // 2
     ]
-    quantize_dynamic(
-        str(fused),
-        str(folder / MODEL_FILE),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul", "Attention"],
-        nodes_to_exclude=kept_float,
-        # Fused contrib ops defeat ONNX shape inference; every tensor they produce is float32.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with _quiet_quantizer():
+        quantize_dynamic(
+            str(fused),
+            str(folder / MODEL_FILE),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=kept_float,
+            # Fused contrib ops defeat ONNX shape inference; every tensor they produce is float32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     traced.unlink()
     fused.unlink()
     sentence_transformer.tokenizer.backend_tokenizer.save(str(folder / TOKENIZER_FILE))
