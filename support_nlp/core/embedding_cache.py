@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from upath import UPath
 
-from support_nlp.core.storage import is_local, write_atomically
+from support_nlp.core.storage import is_local, storage_errors, write_atomically
 
 SHARD_DIGITS = 1
 COMPACT_AFTER_SEGMENTS = 32
@@ -100,8 +100,10 @@ class EmbeddingCache:
         return self.root / encoder_folder(encoder_id) / shard
 
     def _list_segments(self, encoder_id: str, shard: str) -> list[str]:
+        folder = self._shard_path(encoder_id, shard)
         try:
-            entries = list(self._shard_path(encoder_id, shard).iterdir())
+            with storage_errors("list", folder):
+                entries = list(folder.iterdir())
         except (FileNotFoundError, NotADirectoryError):
             # A shard never written: a missing folder locally, a prefix with no objects (not a "directory") on S3.
             return []
@@ -112,8 +114,10 @@ class EmbeddingCache:
         for name in self._list_segments(encoder_id, shard):
             if f"{shard}/{name}" in seen:
                 continue
+            path = self._shard_path(encoder_id, shard) / name
             try:
-                data = (self._shard_path(encoder_id, shard) / name).read_bytes()
+                with storage_errors("read", path):
+                    data = path.read_bytes()
             except FileNotFoundError:
                 # Merged away by another process between listing and reading; the merged segment holds it.
                 continue
@@ -131,7 +135,8 @@ class EmbeddingCache:
         if is_local(folder):
             folder.mkdir(parents=True, exist_ok=True)
         name = _segment_name(keys, vectors)
-        write_atomically(folder / name, _segment_bytes(keys, vectors))
+        with storage_errors("write", folder / name):
+            write_atomically(folder / name, _segment_bytes(keys, vectors))
         return name
 
     def _compact_if_fragmented(self, encoder_id: str, shard: str) -> None:

@@ -65,12 +65,13 @@ def describe_location(path: UPath) -> str:
 def storage_errors(action: str, path: UPath) -> Iterator[None]:
     """Re-raise storage failures (bad credentials, unreachable endpoint, ...) as a StorageError naming the object.
 
-    FileNotFoundError passes through unchanged: it is how Dagster and `load_partitions` recognise a partition
-    that was never materialized, which must stay distinguishable from a store that cannot be reached.
+    "Not there" passes through unchanged: FileNotFoundError is how Dagster and `load_partitions` recognise a
+    partition that was never materialized, and listing an S3 prefix with no objects raises NotADirectoryError;
+    both must stay distinguishable from a store that cannot be reached.
     """
     try:
         yield
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise
     except Exception as error:
         raise StorageError(f"could not {action} {describe_location(path)}: {type(error).__name__}: {error}") from error
