@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import fit_categories
+from support_nlp.core.categories import fit_categories, unit_rows
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, distinct_texts, embed_texts, load_encoder, load_model
 from support_nlp.core.embedding_cache import EmbeddingCache
@@ -176,9 +176,7 @@ def sampled_how(sample: list, population: list) -> str:
 
 
 def mean_cosine(left: np.ndarray, right: np.ndarray) -> float:
-    left = left / np.linalg.norm(left, axis=1, keepdims=True)
-    right = right / np.linalg.norm(right, axis=1, keepdims=True)
-    return float((left * right).sum(axis=1).mean())
+    return float((unit_rows(left) * unit_rows(right)).sum(axis=1).mean())
 
 
 def baseline_encode(texts: list[str]) -> np.ndarray:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.categories import CategoryModel, unit_rows
 
 DEFAULT_MIN_SIMILARITY = 0.8
 
@@ -28,8 +28,7 @@ class IdentityReport:
 
 def embedding_space_centroids(model: CategoryModel) -> np.ndarray:
     """Unit-length category centroids mapped back from PCA space to the embedding space."""
-    centroids = model.centroids @ model.pca_components + model.pca_mean
-    return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    return unit_rows(model.centroids @ model.pca_components + model.pca_mean)
 
 
 def match_categories(previous: np.ndarray, current: np.ndarray, min_similarity: float) -> dict[int, tuple[int, float]]:
