@@ -21,6 +21,7 @@ from support_nlp.core.storage import (
     DEFAULT_S3_CONNECT_TIMEOUT_S,
     DEFAULT_S3_MAX_ATTEMPTS,
     is_local,
+    list_names,
     s3_storage_options,
     storage_errors,
     write_atomically,
@@ -103,12 +104,9 @@ class PartitionDictIOManager(dg.UPathIOManager):
 
     def file_names(self, folder: UPath) -> set[str]:
         try:
-            with storage_errors("list", folder):
-                # refresh: s3fs caches listings, and other processes write here too.
-                listing = folder.fs.ls(folder.path, detail=False, refresh=True)
-        except FileNotFoundError:
+            return set(list_names(folder))
+        except (FileNotFoundError, NotADirectoryError):
             return set()
-        return {entry.rstrip("/").rsplit("/", 1)[-1] for entry in listing}
 
     def load_stored(self, asset_key: dg.AssetKey):
         """The currently stored value of an unpartitioned asset, or None if it was never stored; lets an asset

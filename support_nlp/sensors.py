@@ -23,6 +23,7 @@ import dagster as dg
 from upath import UPath
 
 from support_nlp.assets.inference import PredictionsConfig
+from support_nlp.core.storage import list_names
 from support_nlp.jobs import daily_inference_job, training_job
 from support_nlp.partitions import daily_partitions
 from support_nlp.resources import TweetSource
@@ -73,7 +74,7 @@ def build_landing_sensor(
     def landing_sensor(context: dg.SensorEvaluationContext, tweet_source: TweetSource) -> dg.SensorResult:
         requested = set(json.loads(context.cursor)) if context.cursor else set()
         try:
-            names = sorted(path.name for path in landing.iterdir())
+            names = list_names(landing)
         except (FileNotFoundError, NotADirectoryError):
             return dg.SensorResult(skip_reason=f"landing area {landing} does not exist", cursor=context.cursor)
         new = [name for name in names if name not in requested and landed_day(name)]

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from upath import UPath
 
-from support_nlp.core.storage import is_local, storage_errors, write_atomically
+from support_nlp.core.storage import is_local, list_names, storage_errors, write_atomically
 
 SHARD_DIGITS = 1
 COMPACT_AFTER_SEGMENTS = 32
@@ -100,14 +100,12 @@ class EmbeddingCache:
         return self.root / encoder_folder(encoder_id) / shard
 
     def _list_segments(self, encoder_id: str, shard: str) -> list[str]:
-        folder = self._shard_path(encoder_id, shard)
         try:
-            with storage_errors("list", folder):
-                entries = list(folder.iterdir())
+            names = list_names(self._shard_path(encoder_id, shard))
         except (FileNotFoundError, NotADirectoryError):
             # A shard never written: a missing folder locally, a prefix with no objects (not a "directory") on S3.
             return []
-        return sorted(entry.name for entry in entries if entry.name.endswith(SEGMENT_SUFFIX))
+        return [name for name in names if name.endswith(SEGMENT_SUFFIX)]
 
     def _read_new_segments(self, encoder_id: str, shard: str) -> None:
         seen = self._segments_read.setdefault(encoder_id, set())

@@ -97,3 +97,12 @@ def write_atomically(path: UPath, data: bytes) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def list_names(folder: UPath) -> list[str]:
+    """The names in `folder`, sorted, listed afresh: s3fs caches listings for the life of the filesystem object,
+    and other processes (runs, people landing files) write there too. A missing folder raises FileNotFoundError
+    (or NotADirectoryError), as the callers each mean something different by it."""
+    with storage_errors("list", folder):
+        listing = folder.fs.ls(folder.path, detail=False, refresh=True)
+    return sorted(entry.rstrip("/").rsplit("/", 1)[-1] for entry in listing)
