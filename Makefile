@@ -16,16 +16,25 @@ DAY ?= 2017-11-01
 FIRST_DAY ?= 2017-10-01
 LAST_DAY ?= 2017-12-03
 
-.PHONY: install system-deps run test lint ui validate materialize-day retrain image benchmark-quality benchmark-performance clean
+.PHONY: install lock system-deps run test check lint ui validate materialize-day retrain image benchmark-quality benchmark-performance clean
 
 install: $(VENV)/.installed
 
-# Re-installs whenever pyproject.toml changes. torch is pinned to the CPU build in pyproject.toml.
-$(VENV)/.installed: pyproject.toml
+# Re-installs whenever pyproject.toml or the lock changes. constraints.txt pins every package, the ones that change
+# the vectors (torch, transformers, tokenizers, onnxruntime, huggingface_hub) included; `make lock` rewrites it.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# After changing a dependency in pyproject.toml: resolve it, then record the whole environment as the lock.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	{ echo '# The lock: every package of `pip install -e .[dev]`, written by `make lock`; `make install` installs with it.'; \
+	  $(BIN)/pip freeze --exclude-editable | sed -e 's/+cpu$$//'; } > constraints.txt
+	touch $(VENV)/.installed
 
 # Installs only the packages that are missing, so it costs nothing once they are there.
 system-deps:
@@ -49,8 +58,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The full suite: every tier, real servers and browser included; a missing system binary fails the run.
 test: lint system-deps $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/pytest
+	SUPPORT_NLP_REQUIRE_SYSTEM_BINARIES=1 $(BIN)/pytest
+
+# The quick loop: lint and the unit and in-process integration tests, without the stack, the subprocess end-to-end
+# runs and the benchmarks; a missing system binary is a skip that says what to install.
+check: lint $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/pytest -m 'not stack and not e2e and not benchmark'
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000

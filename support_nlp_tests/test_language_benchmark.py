@@ -45,6 +45,7 @@ def test_accuracy_table_counts_und_as_wrong():
     assert table.loc["all", "und share"] == 0.25
 
 
+@pytest.mark.benchmark
 def test_command_prints_a_table_per_detector(capsys):
     # A small throughput set keeps the test quick; timings are printed, never asserted.
     language.main(["--rows", "200"])

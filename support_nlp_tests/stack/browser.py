@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
@@ -17,6 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from support_nlp_tests.stack.processes import free_ports, running, start, wait_until
+from support_nlp_tests.system_binaries import missing_system_binary
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -51,7 +51,7 @@ def headless_chromium(profile_dir: Path, log_dir: Path) -> Iterator[WebDriver]:
     it and the browser it launches form one process group that is stopped by its PID."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not binary.exists():
-            pytest.fail(f"{binary} not found; run `make system-deps` (Debian packages chromium, chromium-driver)")
+            missing_system_binary(str(binary), "run `make system-deps` (Debian packages chromium, chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (*CHROMIUM_FLAGS, WINDOW_SIZE, f"--user-data-dir={profile_dir}"):

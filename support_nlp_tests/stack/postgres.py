@@ -19,6 +19,7 @@ import psycopg2
 import pytest
 
 from support_nlp_tests.stack.processes import free_ports, running, start, stop, wait_until
+from support_nlp_tests.system_binaries import missing_system_binary
 
 POSTGRES_VERSIONS = Path("/usr/lib/postgresql")
 STARTUP_TIMEOUT_S = 60
@@ -54,7 +55,9 @@ def postgres_bin_dir() -> Path:
     """Debian and Ubuntu keep each major version's server binaries apart; take the newest installed."""
     versions = [path for path in POSTGRES_VERSIONS.glob("*") if path.name.isdigit() and (path / "bin/initdb").exists()]
     if not versions:
-        pytest.fail(f"no PostgreSQL server in {POSTGRES_VERSIONS}/*/bin; run `make system-deps` (package postgresql)")
+        missing_system_binary(
+            f"a PostgreSQL server in {POSTGRES_VERSIONS}/*/bin", "run `make system-deps` (package postgresql)"
+        )
     return max(versions, key=lambda path: int(path.name)) / "bin"
 
 
