@@ -29,7 +29,7 @@ RUN mkdir -p "$SUPPORT_NLP_HOME/cache" && chown -R dagster:dagster "$DAGSTER_HOM
 USER dagster
 # The CPU encoder is an ONNX int8 export of the bundled model, made on first use into the user's cache folder;
 # made here once, so that no run container spends ~15 s exporting it again.
-RUN python -c "from support_nlp.core.embedding import load_encoder; load_encoder(backend='onnx', device='cpu')"
+RUN python -c "from support_nlp.core.encoders import load_encoder; load_encoder(backend='onnx', device='cpu')"
 EXPOSE 3000 4000
 CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "support_nlp.definitions", \
      "--location-name", "support_nlp"]

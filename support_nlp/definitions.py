@@ -17,7 +17,7 @@ import dagster as dg
 from upath import UPath
 
 from support_nlp.assets import categories, features, inference, ingestion, report
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory

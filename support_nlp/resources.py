@@ -10,8 +10,9 @@ import numpy as np
 from pydantic import PrivateAttr
 from upath import UPath
 
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, Encoder, embed_texts, load_encoder
+from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
@@ -65,6 +66,4 @@ class EmbeddingModel(dg.ConfigurableResource):
         return load_encoder(self.model, self.backend, self.device, self.batch_size, self.export_dir)
 
     def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        return embed_texts(
-            texts, self.model, self.batch_size, self.device, progress, self.backend, self._cache, self.export_dir
-        )
+        return embed_texts(texts, self.encoder(), progress, self._cache)

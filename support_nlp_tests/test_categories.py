@@ -13,7 +13,8 @@ from support_nlp.core.categories import (
     class_tfidf_keywords,
     fit_categories,
 )
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import detect_languages
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import read_twcs
@@ -34,7 +35,7 @@ def real_training_set(slice_csv: str) -> tuple[pd.DataFrame, np.ndarray]:
     tweets = tweets[~tweets["is_empty"] & tweets["day"].isin(SLICE_DAYS)]
     tweets = tweets.sort_values(["day", "tweet_id"]).groupby("day").head(ROWS_PER_DAY).reset_index(drop=True)
     tweets["language"] = detect_languages(tweets["text_clean"].tolist())
-    return tweets, embed_texts(tweets["text_clean"].tolist())
+    return tweets, embed_texts(tweets["text_clean"].tolist(), load_encoder())
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from support_nlp.core.category_map import (
     unknown_ids,
 )
 from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders import load_encoder
 from support_nlp.core.identity import carry_over_identity, match_categories
 from support_nlp.core.language import detect_languages
 from support_nlp.core.text import clean_frame
@@ -26,7 +27,7 @@ def window(real_inbound, first_day: str, last_day: str):
     cleaned = clean_frame(rows.assign(thread_brand=""), known_brands=frozenset()).head(WINDOW_ROWS * 2)
     cleaned = cleaned[~cleaned["is_empty"]].head(WINDOW_ROWS).reset_index(drop=True)
     cleaned["language"] = detect_languages(cleaned["text_clean"].tolist())
-    return cleaned, embed_texts(cleaned["text_clean"].tolist())
+    return cleaned, embed_texts(cleaned["text_clean"].tolist(), load_encoder())
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from support_nlp.core.classifier import (
     time_ordered_split,
     train_classifier,
 )
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp_tests.conftest import SLICE_DAYS
 from support_nlp_tests.test_categories import real_training_set
 

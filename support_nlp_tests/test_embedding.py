@@ -5,13 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support_nlp.core.embedding import (
-    BUNDLED_MODEL_NAME,
-    EmbeddingBatch,
-    embed_texts,
-    load_model,
-    resolve_model_location,
-)
+from support_nlp.core.embedding import EmbeddingBatch, embed_texts
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder, resolve_model_location
+from support_nlp.core.encoders.torch_backend import load_sentence_transformer
 from support_nlp.core.progress import Progress
 from support_nlp.core.text import clean_text
 
@@ -31,7 +27,7 @@ def real_texts(real_inbound) -> list[str]:
 
 @pytest.fixture(scope="module")
 def real_vectors(real_texts) -> np.ndarray:
-    return embed_texts(real_texts)
+    return embed_texts(real_texts, load_encoder())
 
 
 def test_shape_dtype_and_unit_norm(real_texts, real_vectors):
@@ -44,7 +40,7 @@ def test_shape_dtype_and_unit_norm(real_texts, real_vectors):
 
 def test_rows_follow_the_input_order_and_duplicates_share_a_vector(real_texts, real_vectors):
     texts = [real_texts[3], real_texts[0], real_texts[3], real_texts[7], real_texts[0]]
-    vectors = embed_texts(texts)
+    vectors = embed_texts(texts, load_encoder())
     assert vectors.shape == (5, DIM)
     np.testing.assert_array_equal(vectors[0], vectors[2])
     np.testing.assert_array_equal(vectors[1], vectors[4])
@@ -54,20 +50,20 @@ def test_rows_follow_the_input_order_and_duplicates_share_a_vector(real_texts, r
 
 
 def test_same_texts_give_bit_identical_vectors(real_texts, real_vectors):
-    np.testing.assert_array_equal(embed_texts(real_texts), real_vectors)
+    np.testing.assert_array_equal(embed_texts(real_texts, load_encoder()), real_vectors)
     # Input order does not change how the batches are formed, so not the vectors either.
-    np.testing.assert_array_equal(embed_texts(real_texts[::-1]), real_vectors[::-1])
+    np.testing.assert_array_equal(embed_texts(real_texts[::-1], load_encoder()), real_vectors[::-1])
 
 
 def test_paraphrases_are_closer_than_unrelated_texts():
-    vectors = embed_texts([*SYNTHETIC_PARAPHRASE, SYNTHETIC_UNRELATED])
+    vectors = embed_texts([*SYNTHETIC_PARAPHRASE, SYNTHETIC_UNRELATED], load_encoder())
     paraphrase = float(vectors[0] @ vectors[1])
     unrelated = max(float(vectors[0] @ vectors[2]), float(vectors[1] @ vectors[2]))
     assert paraphrase > unrelated + 0.1
 
 
 def test_empty_input():
-    vectors = embed_texts([])
+    vectors = embed_texts([], load_encoder())
     assert vectors.shape == (0, DIM)
     assert vectors.dtype == np.float32
 
@@ -75,7 +71,7 @@ def test_empty_input():
 def test_progress_is_reported(real_texts):
     lines: list[str] = []
     progress = Progress("embed", total=5, report=lines.append)
-    embed_texts(real_texts[:5] + real_texts[:5], progress=progress)
+    embed_texts(real_texts[:5] + real_texts[:5], load_encoder(), progress)
     assert progress.done == 5  # distinct texts are encoded once
     assert lines and lines[-1].startswith("embed: 5/5 rows")
 
@@ -93,7 +89,7 @@ def test_other_names_are_passed_through():
 
 def test_bogus_model_name_is_rejected():
     with pytest.raises(ValueError, match="no-such-model"):
-        load_model("no-such-model")
+        load_sentence_transformer("no-such-model")
 
 
 def test_embedding_batch_checks_lengths():

@@ -1,20 +1,25 @@
 """The fast CPU path (ONNX Runtime, int8) against the float32 model, and the content-addressed embedding cache."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from upath import UPath
 
-from support_nlp.core import embedding_cache, onnx_backend
-from support_nlp.core.embedding import (
+from support_nlp.core import embedding_cache
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.embedding_cache import EmbeddingCache, text_key
+from support_nlp.core.encoders import (
     BUNDLED_MODEL_NAME,
-    TorchEncoder,
-    embed_texts,
+    UnsupportedModelError,
     load_encoder,
+    onnx_export,
+    onnx_runtime,
     resolve_model_location,
 )
-from support_nlp.core.embedding_cache import EmbeddingCache, text_key
+from support_nlp.core.encoders.torch_backend import TorchEncoder
 from support_nlp.core.progress import Progress
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.text import clean_text
@@ -43,14 +48,14 @@ def fast_encoder():
 
 @pytest.fixture(scope="module")
 def fast_vectors(fast_encoder, fidelity_texts) -> np.ndarray:
-    return embed_texts(fidelity_texts, backend="onnx", device="cpu")
+    return embed_texts(fidelity_texts, load_encoder(BUNDLED_MODEL_NAME, "onnx", "cpu"))
 
 
 # ------------------------------------------------------------------------------------------ fast path
 
 
 def test_fast_path_stays_close_to_the_float32_model(fidelity_texts, fast_vectors):
-    reference = embed_texts(fidelity_texts, backend="torch", device="cpu")
+    reference = embed_texts(fidelity_texts, load_encoder(BUNDLED_MODEL_NAME, "torch", "cpu"))
     cosines = (fast_vectors * reference).sum(axis=1)
     assert cosines.mean() >= 0.99
     # A tokenization or pooling mistake would push single texts far off, not shave the mean a little.
@@ -63,16 +68,16 @@ def test_fast_path_gives_unit_float32_vectors(fidelity_texts, fast_vectors):
     np.testing.assert_allclose(np.linalg.norm(fast_vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_fast_path_vectors_do_not_depend_on_the_other_texts_of_a_call(fidelity_texts, fast_vectors):
-    odd_ones = embed_texts(fidelity_texts[1::2][::-1], backend="onnx", device="cpu")
+def test_fast_path_vectors_do_not_depend_on_the_other_texts_of_a_call(fidelity_texts, fast_vectors, fast_encoder):
+    odd_ones = embed_texts(fidelity_texts[1::2][::-1], fast_encoder)
     np.testing.assert_array_equal(odd_ones, fast_vectors[1::2][::-1])
-    alone = embed_texts([fidelity_texts[7]], backend="onnx", device="cpu")
+    alone = embed_texts([fidelity_texts[7]], fast_encoder)
     np.testing.assert_array_equal(alone[0], fast_vectors[7])
 
 
 def test_auto_backend_picks_the_fast_path_on_cpu(fast_encoder):
     assert load_encoder(BUNDLED_MODEL_NAME, "auto", "cpu") is fast_encoder
-    assert fast_encoder.identity == f"{BUNDLED_MODEL_NAME}|onnx-int8-r{onnx_backend.RECIPE_VERSION}"
+    assert fast_encoder.identity == f"{BUNDLED_MODEL_NAME}|onnx-int8-r{onnx_runtime.RECIPE_VERSION}"
     assert load_encoder(BUNDLED_MODEL_NAME, "torch", "cpu").identity == f"{BUNDLED_MODEL_NAME}|torch-fp32"
 
 
@@ -98,7 +103,7 @@ def cls_pooling_model(tmp_path_factory) -> str:
 def test_a_model_the_fast_path_cannot_export_runs_on_torch(cls_pooling_model, tmp_path):
     export_dir = str(tmp_path)
     assert load_encoder(cls_pooling_model, "auto", "cpu", None, export_dir).identity.endswith("|torch-fp32")
-    with pytest.raises(onnx_backend.UnsupportedModelError, match="mean pooling"):
+    with pytest.raises(UnsupportedModelError, match="mean pooling"):
         load_encoder(cls_pooling_model, "onnx", "cpu", None, export_dir)
     assert list(tmp_path.iterdir()) == []
 
@@ -115,26 +120,26 @@ def test_the_gpu_pipeline_gives_the_plain_vectors(fidelity_texts, monkeypatch):
 
 def test_the_export_is_made_once_and_reused(fast_encoder, monkeypatch):
     location = resolve_model_location(BUNDLED_MODEL_NAME)
-    root = onnx_backend.default_export_root()
+    root = onnx_runtime.default_export_root()
 
     def no_second_export(model, folder):
         raise AssertionError("exported again")
 
-    monkeypatch.setattr(onnx_backend, "_export", no_second_export)
-    folder = onnx_backend.ensure_exported(BUNDLED_MODEL_NAME, location, root)
-    assert folder == onnx_backend.export_folder(BUNDLED_MODEL_NAME, location, root)
-    assert (folder / onnx_backend.MODEL_FILE).stat().st_size > 0
-    assert onnx_backend.export_folder("other-model", location, root) != folder
+    monkeypatch.setattr(onnx_export, "export_model", no_second_export)
+    folder = onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, location, root)
+    assert folder == onnx_runtime.export_folder(BUNDLED_MODEL_NAME, location, root)
+    assert (folder / onnx_runtime.MODEL_FILE).stat().st_size > 0
+    assert onnx_runtime.export_folder("other-model", location, root) != folder
 
 
 def test_a_failed_export_leaves_no_folder_behind(tmp_path, monkeypatch):
     def crashing_export(model, folder):
-        (folder / onnx_backend.MODEL_FILE).write_bytes(b"half a model")
+        (folder / onnx_runtime.MODEL_FILE).write_bytes(b"half a model")
         raise RuntimeError("killed mid-export")
 
-    monkeypatch.setattr(onnx_backend, "_export", crashing_export)
+    monkeypatch.setattr(onnx_export, "export_model", crashing_export)
     with pytest.raises(RuntimeError, match="killed mid-export"):
-        onnx_backend.ensure_exported(BUNDLED_MODEL_NAME, resolve_model_location(BUNDLED_MODEL_NAME), tmp_path)
+        onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, resolve_model_location(BUNDLED_MODEL_NAME), tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -156,33 +161,31 @@ class CountingEncoder:
 
 
 @pytest.fixture
-def counting_encoder(fast_encoder, monkeypatch) -> CountingEncoder:
-    counting = CountingEncoder(fast_encoder)
-    monkeypatch.setattr("support_nlp.core.embedding.load_encoder", lambda *args, **kwargs: counting)
-    return counting
+def counting_encoder(fast_encoder) -> CountingEncoder:
+    return CountingEncoder(fast_encoder)
 
 
 def test_cache_hits_are_returned_as_stored_and_not_encoded_again(tmp_path, counting_encoder, fidelity_texts):
     texts = fidelity_texts[:30]
-    first = embed_texts(texts, cache=EmbeddingCache(tmp_path))
+    first = embed_texts(texts, counting_encoder, cache=EmbeddingCache(tmp_path))
     assert counting_encoder.calls == [sorted(texts)]
 
     # A later run (a new cache object on the same folder) with the same texts, repeated and reordered.
     rerun = [*texts[::-1], *texts[:5]]
-    again = embed_texts(rerun, cache=EmbeddingCache(tmp_path))
+    again = embed_texts(rerun, counting_encoder, cache=EmbeddingCache(tmp_path))
     assert len(counting_encoder.calls) == 1
     np.testing.assert_array_equal(again, np.concatenate([first[::-1], first[:5]]))
 
-    mixed = embed_texts([*texts[:10], *fidelity_texts[30:35]], cache=EmbeddingCache(tmp_path))
+    mixed = embed_texts([*texts[:10], *fidelity_texts[30:35]], counting_encoder, cache=EmbeddingCache(tmp_path))
     assert counting_encoder.calls[1] == sorted(fidelity_texts[30:35])
     np.testing.assert_array_equal(mixed[:10], first[:10])
 
 
 def test_cache_hits_count_as_progress(tmp_path, counting_encoder, fidelity_texts):
     cache = EmbeddingCache(tmp_path)
-    embed_texts(fidelity_texts[:6], cache=cache)
+    embed_texts(fidelity_texts[:6], counting_encoder, cache=cache)
     progress = Progress("embed", total=8, report=None)
-    embed_texts(fidelity_texts[:8], cache=cache, progress=progress)
+    embed_texts(fidelity_texts[:8], counting_encoder, progress, cache)
     assert progress.done == 8
     assert counting_encoder.calls[-1] == sorted(fidelity_texts[6:8])
 
@@ -285,3 +288,16 @@ def test_the_cache_works_on_s3(s3_cache_root, monkeypatch):
         np.testing.assert_array_equal(found[text], vectors[row])
     shards = list((s3_cache_root / embedding_cache.encoder_folder("model")).iterdir())
     assert all(len(list(shard.iterdir())) <= 2 for shard in shards)
+
+
+def test_the_onnx_path_runs_without_importing_torch(fast_encoder, fidelity_texts):
+    """Once exported, the CPU encoder needs only ONNX Runtime and tokenizers: no run pays torch's start-up."""
+    script = (
+        "import sys; from support_nlp.core.embedding import embed_texts; from support_nlp.core.encoders import "
+        f"load_encoder; vectors = embed_texts({fidelity_texts[:3]!r}, load_encoder()); "
+        "assert vectors.shape == (3, 384), vectors.shape; "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'torch'))"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip() == "[]"

@@ -41,10 +41,12 @@ import pandas as pd
 
 from support_nlp.core.categories import fit_categories, unit_rows
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, distinct_texts, embed_texts, load_encoder, load_model
+from support_nlp.core.embedding import distinct_texts, embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
+from support_nlp.core.encoders.base import available_cores
+from support_nlp.core.encoders.torch_backend import load_sentence_transformer
 from support_nlp.core.language import detect_languages
-from support_nlp.core.onnx_backend import available_cores
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 
@@ -180,7 +182,7 @@ def mean_cosine(left: np.ndarray, right: np.ndarray) -> float:
 
 
 def baseline_encode(texts: list[str]) -> np.ndarray:
-    return load_model(BUNDLED_MODEL_NAME, "cpu").encode(texts, batch_size=BASELINE_BATCH_SIZE)
+    return load_sentence_transformer(BUNDLED_MODEL_NAME, "cpu").encode(texts, batch_size=BASELINE_BATCH_SIZE)
 
 
 def embed_stages(
@@ -191,10 +193,10 @@ def embed_stages(
     distinct_count = len(set(texts))
     sample = texts[: settings.embed_sample]
     if distinct_count <= settings.embed_sample:
-        vectors, cost, peak = timed(lambda: embed_texts(texts))
+        vectors, cost, peak = timed(lambda: embed_texts(texts, load_encoder()))
         how = "measured"
     else:
-        sample_vectors, sample_cost, peak = timed(lambda: embed_texts(sample))
+        sample_vectors, sample_cost, peak = timed(lambda: embed_texts(sample, load_encoder()))
         _, dedupe_cost, _ = timed(lambda: distinct_texts(texts))
         cost = dedupe_cost + sample_cost.scaled(distinct_count / len(set(sample)))
         vectors = sample_vectors[np.arange(rows) % len(sample)]
@@ -207,8 +209,8 @@ def embed_stages(
     cold.mean_cosine_to_baseline = mean_cosine(vectors[: len(baseline_sample)], baseline_vectors)
 
     cache = EmbeddingCache(folder / f"embedding_cache_{variant}_{rows}")
-    embed_texts(sample, cache=cache)
-    _, warm_cost, warm_peak = timed(lambda: embed_texts(sample, cache=EmbeddingCache(cache.root)))
+    embed_texts(sample, load_encoder(), cache=cache)
+    _, warm_cost, warm_peak = timed(lambda: embed_texts(sample, load_encoder(), cache=EmbeddingCache(cache.root)))
     warm_cost = warm_cost.scaled(rows / len(sample))
     warm = StageResult(
         variant, rows, "embed-warm", warm_cost, warm_peak, sampled_how(sample, texts), baseline, baseline_how
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
     # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.
     encoder = load_encoder()
-    load_model(BUNDLED_MODEL_NAME, "cpu")
+    load_sentence_transformer(BUNDLED_MODEL_NAME, "cpu")
     for detector in ("fasttext", "langdetect"):
         detect_languages(["warming up the language models"], detector)
     print(f"# support_nlp performance, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)

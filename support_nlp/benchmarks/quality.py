@@ -38,7 +38,8 @@ import pandas as pd
 
 from support_nlp.core.categories import ClusteringConfig, fit_categories
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 from support_nlp.core.text import clean_text
 
@@ -124,12 +125,12 @@ DEV_SETS: dict[str, Callable[[], LabelledSet]] = {
 
 def cached_embeddings(name: str, texts: list[str], model: str, cache_dir: Path) -> np.ndarray:
     """`embed_texts` of the product, stored once per set, encoder (model, backend, precision) and exact texts."""
-    encoder = load_encoder(model).identity
-    digest = hashlib.sha256("\n".join([encoder, *texts]).encode("utf-8")).hexdigest()[:16]
+    encoder = load_encoder(model)
+    digest = hashlib.sha256("\n".join([encoder.identity, *texts]).encode("utf-8")).hexdigest()[:16]
     path = cache_dir / f"{name}-{model.replace('/', '_')}-{digest}.npy"
     if path.exists():
         return np.load(path)
-    vectors = embed_texts(texts, model=model)
+    vectors = embed_texts(texts, encoder)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.npy")
     np.save(partial, vectors)
