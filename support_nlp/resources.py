@@ -12,7 +12,7 @@ from upath import UPath
 
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
-from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
@@ -46,7 +46,7 @@ class EmbeddingModel(dg.ConfigurableResource):
     """
 
     model: str = BUNDLED_MODEL_NAME
-    backend: str = "auto"
+    backend: Backend = "auto"
     device: str | None = None  # None: CUDA when available, else CPU
     batch_size: int | None = None  # torch backend only; None: 64 on CPU, 512 on CUDA
     cache_path: str | None = None

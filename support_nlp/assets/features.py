@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.embedding import EmbeddingBatch
-from support_nlp.core.language import UNDETERMINED, detect_languages
+from support_nlp.core.language import UNDETERMINED, LanguageDetector, detect_languages
 from support_nlp.core.progress import Progress
 from support_nlp.core.quality import max_norm_deviation
 from support_nlp.core.text import clean_frame
@@ -26,7 +26,7 @@ UNIT_NORM_TOLERANCE = 1e-3
 
 
 class CleanTextConfig(dg.Config):
-    language_detector: str = "fasttext"  # fastText + lingua when unsure; or "lingua", or "langdetect" (seeded)
+    language_detector: LanguageDetector = "fasttext"  # fastText + lingua when unsure; or lingua, or langdetect (seeded)
     max_empty_share: float = 0.1
     max_undetermined_language_share: float = 0.3
 

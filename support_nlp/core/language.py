@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal, get_args
 
 UNDETERMINED = "und"
 # Languages present in twcs inbound traffic (see the bundled sample's PROVENANCE.md).
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
 # Below this many letters neither detector is better than a guess.
 MIN_LETTERS = 3
-DETECTORS = ("fasttext", "lingua", "langdetect")
+LanguageDetector = Literal["fasttext", "lingua", "langdetect"]
+DETECTORS: tuple[str, ...] = get_args(LanguageDetector)
 # fastText's probability for its best guess among all 176 languages it knows; below this ("less likely than not",
 # fixed before measuring) the text goes to lingua. About 3 % of short support texts fall below it.
 FASTTEXT_MIN_CONFIDENCE = 0.5
