@@ -189,7 +189,9 @@ def embeddings(
         day: EmbeddingBatch(
             frame["tweet_id"].to_numpy(np.int64),
             embedding_model.embed(frame["text_clean"].tolist(), progress),
-            embedding_model.model,
+            # The encoder's identity (model, backend, precision), not only the model: vectors of the same model
+            # on another backend differ, and inference refuses vectors from another encoder than training used.
+            encoder.identity,
         )
         for day, frame in eligible.items()
     }
