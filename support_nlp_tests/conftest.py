@@ -1,6 +1,7 @@
 """Shared fixtures: slices of the bundled *real* twcs sample (support_nlp/data/twcs_sample.csv.gz)."""
 
 import csv
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -9,12 +10,20 @@ import pytest
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.pipeline import run_pipeline
+from support_nlp_tests.s3_server import S3Server, seaweedfs
 
 # Three consecutive days, a gap day (2017-11-07) with no tweets in the slice, then one more day.
 SLICE_DAYS = ["2017-11-04", "2017-11-05", "2017-11-06", "2017-11-08"]
 SLICE_RANGE = ("2017-11-04", "2017-11-08")
 # Real tweets dated before the partition range start (2017-10-01): counted, never silently dropped.
 OUT_OF_RANGE_TWEET_IDS = 2
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """One SeaweedFS for the whole run; each user keeps to its own prefix of the bucket."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

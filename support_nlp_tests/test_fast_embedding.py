@@ -23,7 +23,7 @@ from support_nlp.core.encoders.torch_backend import TorchEncoder
 from support_nlp.core.progress import Progress
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.text import clean_text
-from support_nlp_tests.s3_server import pointed_at, seaweedfs
+from support_nlp_tests.s3_server import pointed_at
 
 DIM = 384
 FIDELITY_TEXTS = 200
@@ -269,11 +269,11 @@ def test_store_checks_lengths(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def s3_cache_root(tmp_path_factory):
+def s3_cache_root(s3_server):
     """A cache root on a real S3 server (SeaweedFS on 127.0.0.1), with credentials from the environment."""
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server, pointed_at(server):
-        url = f"s3://{server.bucket}/embedding_cache"
-        yield UPath(url, **s3_storage_options(url, server.endpoint_url))
+    with pointed_at(s3_server):
+        url = f"s3://{s3_server.bucket}/embedding_cache"
+        yield UPath(url, **s3_storage_options(url, s3_server.endpoint_url))
 
 
 def test_the_cache_works_on_s3(s3_cache_root, monkeypatch):

@@ -1,7 +1,6 @@
 """S3 storage against a real S3 server process (SeaweedFS on 127.0.0.1, started and stopped by these tests)."""
 
 import io
-from collections.abc import Iterator
 
 import botocore.exceptions
 import dagster as dg
@@ -20,7 +19,7 @@ from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
 from support_nlp.resources import TweetSource
 from support_nlp_tests.conftest import SLICE_RANGE
-from support_nlp_tests.s3_server import S3Server, pointed_at, seaweedfs
+from support_nlp_tests.s3_server import S3Server, pointed_at
 from support_nlp_tests.stack.processes import free_ports
 
 DAILY_ASSETS = {"raw_tweets": ".parquet", "clean_text": ".parquet", "embeddings": ".npz", "predictions": ".parquet"}
@@ -33,12 +32,6 @@ def slice_days() -> list[str]:
 
 def read_table(server: S3Server, key: str) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(server.read(key)))
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory) -> Iterator[S3Server]:
-    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 def test_the_server_rejects_wrong_credentials(s3_server):

@@ -37,7 +37,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from dagster_postgres.utils import pg_url_from_config
 
 from support_nlp_tests.conftest import SLICE_RANGE
-from support_nlp_tests.s3_server import REGION, S3Server, seaweedfs
+from support_nlp_tests.s3_server import REGION, S3Server
 from support_nlp_tests.stack.browser import (
     asset_node,
     check_summary,
@@ -101,14 +101,13 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_stack(tmp_path_factory, real_slice_csv, artifacts) -> Iterator[LiveStack]:
+def live_stack(tmp_path_factory, real_slice_csv, artifacts, s3_server) -> Iterator[LiveStack]:
     """Every server of the deployment, started in order and stopped in reverse order whatever the tests did."""
     root = tmp_path_factory.mktemp("stack")
     logs = artifacts / "logs"
     with contextlib.ExitStack() as stack:
         postgres_server = stack.enter_context(postgres(logs))
-        (root / "seaweedfs").mkdir()
-        s3 = stack.enter_context(seaweedfs(root / "seaweedfs"))
+        s3 = s3_server
         source_key = "sources/twcs_slice.csv.gz"
         s3.client().upload_file(real_slice_csv, s3.bucket, source_key)
         env = stack_environment(postgres_server, s3, f"s3://{s3.bucket}/{source_key}", root / "support_nlp_home")
