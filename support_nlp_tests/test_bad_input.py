@@ -1,10 +1,13 @@
 """Bad input gives a clear whole-file error or a counted quarantine, never silent loss (synthetic corpus)."""
 
+import csv
+
 import pytest
 
 from support_nlp.core.language import detect_languages
 from support_nlp.core.text import clean_frame
-from support_nlp.core.twcs import SourceFormatError, read_twcs
+from support_nlp.core.twcs import SourceFormatError, parse_source, read_twcs
+from support_nlp.pipeline import days_with_data
 from support_nlp_tests.bad_inputs import CORPUS, HEADER, row
 
 
@@ -62,3 +65,19 @@ def test_texts_of_only_urls_mentions_or_emoji_are_kept_and_flagged(write_source)
     assert flags == {1001: True, 1002: True, 1003: False}
     assert "enraged face" in cleaned.loc[cleaned["tweet_id"] == 1003, "text_clean"].item()
     assert detect_languages(cleaned["text_clean"].tolist())[:2] == ["und", "und"]
+
+
+def test_a_source_whose_every_inbound_row_is_quarantined_says_so_with_counts(real_inbound, tmp_path):
+    """Real tweets with their ids and dates broken (edited, so synthetic): the run stops naming the reasons."""
+    rows = real_inbound.drop(columns="day").head(30).copy()
+    rows.loc[rows.index[:20], "tweet_id"] = rows["tweet_id"].head(20) + ".0"
+    rows.loc[rows.index[20:], "created_at"] = "yesterday"
+    path = tmp_path / "synthetic_all_quarantined.csv"
+    rows.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    parsed = parse_source(str(path), tmp_path / "cache")
+    with pytest.raises(ValueError) as raised:
+        days_with_data(parsed)
+    message = str(raised.value)
+    assert "no inbound tweet was kept: 30 rows quarantined" in message
+    assert "tweet_id_not_integer 20" in message and "created_at_unparsable 10" in message
+    assert str(parsed.quarantine_path) in message
