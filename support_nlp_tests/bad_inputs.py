@@ -111,6 +111,13 @@ CORPUS = [
         inbound_kept=2,
     ),
     BadInput(
+        # Far over a tweet's 280 characters, yet under the old 10,000 limit: its repeated words renamed a category.
+        "text_of_9999_characters",
+        _csv(HEADER, GOOD_ROWS, row("1003", text=("synthetic: arrived package finger " * 300)[:9_999])),
+        quarantined={"text_too_long": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
         "inbound_not_true_or_false",
         _csv(HEADER, GOOD_ROWS, row("1003", inbound="yes"), row("1004", inbound="1"), row("1005", inbound="")),
         quarantined={"inbound_not_true_or_false": 3},
