@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from support_nlp.core import twcs
+from support_nlp.core.privacy import KIND_NAMES, mask_texts
 from support_nlp.core.twcs import (
     CREATED_AT_FORMAT,
     SourceFormatError,
@@ -56,9 +57,13 @@ def test_every_inbound_row_is_read(raw_file, parsed, slice_inbound_count):
     assert summary["rows_inbound_kept"] == len(inbound)
     assert summary["rows_outbound"] == int((raw_file["inbound"] == "False").sum())
     assert summary["brands"] == sorted(raw_file.loc[raw_file["inbound"] == "False", "author_id"].unique())
-    # Text and authors come through unchanged.
+    # Texts come through with personal data masked and nothing else changed; authors unchanged.
     by_id = file_inbound.set_index(file_inbound["tweet_id"].astype(int))
-    assert inbound["text"].tolist() == by_id.loc[inbound["tweet_id"], "text"].tolist()
+    file_texts = by_id.loc[inbound["tweet_id"], "text"]
+    masked, masked_by_kind = mask_texts(file_texts)
+    assert inbound["text"].tolist() == masked.tolist()
+    assert summary["personal_data_masked"] == {kind: masked_by_kind[kind] for kind in KIND_NAMES}
+    assert summary["personal_data_masked"]["email"] > 0  # twcs' own __email__ tokens
     assert inbound["author_id"].tolist() == by_id.loc[inbound["tweet_id"], "author_id"].tolist()
 
 

@@ -17,6 +17,7 @@ import shutil
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -26,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from support_nlp.core.privacy import KIND_NAMES, mask_texts
 from support_nlp.core.progress import Progress, ProgressCallback
 
 TWCS_COLUMNS = [
@@ -209,6 +211,7 @@ def read_twcs(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Parse a twcs.csv(.gz) into (typed inbound tweets, quarantined rows with a reason, counts).
 
+    Personal data in customer texts is masked (core.privacy) before anything is kept or quarantined.
     Whole-file problems (not a CSV, a compressed stream cut short, empty file, header only, missing columns,
     a quote left open at the end) raise SourceFormatError naming the file. Row problems go to the quarantine
     with a reason, so that rows_in = rows_outbound + rows_inbound_kept + rows_quarantined always holds.
@@ -220,6 +223,7 @@ def read_twcs(
     _check_header(source, storage_options)
     short_records, counted_records = _short_records(source, storage_options)
     inbound_chunks, quarantine_chunks, reply_authors = [], [], []
+    masked_by_kind = Counter({kind: 0 for kind in KIND_NAMES})
     records = outbound_rows = 0
     progress = Progress("parse source", total=0, report=report)
     with warnings.catch_warnings(record=True) as parser_warnings:
@@ -239,6 +243,10 @@ def read_twcs(
                 chunk.index = pd.RangeIndex(records + 1, records + 1 + len(chunk), name="record")
                 records += len(chunk)
                 short = chunk.index.isin(list(short_records))
+                # Everything kept or quarantined is masked here; brand replies are dropped below, unread.
+                customer = short | chunk["inbound"].ne("False").to_numpy()
+                chunk.loc[customer, "text"], masked = mask_texts(chunk.loc[customer, "text"])
+                masked_by_kind.update(masked)
                 quarantine_chunks.append(_quarantine_short(chunk[short], short_records, len(chunk.columns)))
                 chunk = chunk[~short]
                 inbound_flag = chunk["inbound"].map(INBOUND_VALUES)
@@ -276,6 +284,7 @@ def read_twcs(
         "rows_inbound_kept": int(len(inbound)),
         "rows_quarantined": int(len(quarantine)),
         "quarantined_by_reason": {k: int(v) for k, v in quarantine["reason"].value_counts().items()},
+        "personal_data_masked": dict(masked_by_kind),
         "brands": sorted(authors["author_id"].unique().tolist()),
         "inbound_rows_per_day": {k: int(v) for k, v in inbound["day"].value_counts().sort_index().items()},
     }
