@@ -149,6 +149,13 @@ CORPUS = [
         inbound_kept=2,
     ),
     BadInput(
+        # Skipped by the parser, so they must not shift the record numbers that find short rows.
+        "blank_and_whitespace_only_lines",
+        _csv(HEADER, row("1001"), "\n", "   \n", row("1002"), f'"1003","900001","True","{DATE}"\n'),
+        quarantined={"wrong_field_count": 1},
+        inbound_kept=2,
+    ),
+    BadInput(
         # One tweet dated years after the rest would stretch the open-ended run up to its day.
         "isolated_far_future_date",
         _csv(HEADER, GOOD_ROWS, row("1003", created_at="Mon Jan 01 09:00:00 +0000 2024")),

@@ -265,7 +265,8 @@ def read_twcs(
             raise SourceFormatError(f"{source}: the compressed file is truncated or corrupt: {error}") from error
     if records != counted_records:
         raise SourceFormatError(
-            f"{source}: {records} records parsed but {counted_records} counted; the file's quoting is ambiguous"
+            f"{source}: {records} records parsed but {counted_records} counted by a second CSV reader; "
+            "check the file's quoting"
         )
     bad_lines = _bad_lines(parser_warnings)
     if records == 0 and bad_lines.empty:
@@ -341,7 +342,8 @@ def _short_records(source: str, storage_options: dict | None) -> tuple[dict[int,
         with fsspec.open(
             source, "rt", compression="infer", encoding="utf-8", errors="replace", newline="", **(storage_options or {})
         ) as handle:
-            field_counts = (len(fields) for fields in csv.reader(handle) if fields)
+            # pandas skips blank and whitespace-only lines.
+            field_counts = (len(fields) for fields in csv.reader(handle) if "".join(fields).strip() or len(fields) > 1)
             expected = next(field_counts, 0)
             for count in field_counts:
                 if count <= expected:
