@@ -245,7 +245,8 @@ def read_twcs(
                 short = chunk.index.isin(list(short_records))
                 # Everything kept or quarantined is masked here; brand replies are dropped below, unread.
                 customer = short | chunk["inbound"].ne("False").to_numpy()
-                chunk.loc[customer, "text"], masked = mask_texts(chunk.loc[customer, "text"])
+                masked_texts, masked = mask_texts(chunk.loc[customer, "text"])
+                chunk.loc[customer, "text"] = masked_texts
                 masked_by_kind.update(masked)
                 quarantine_chunks.append(_quarantine_short(chunk[short], short_records, len(chunk.columns)))
                 chunk = chunk[~short]
@@ -262,7 +263,7 @@ def read_twcs(
         except (pd.errors.ParserError, ValueError) as error:
             raise SourceFormatError(f"{source}: not a readable twcs.csv: {error}") from error
         except DECOMPRESSION_ERRORS as error:
-            raise SourceFormatError(f"{source}: the compressed file is truncated or corrupt: {error}") from error
+            raise _undecompressable(source, error) from error
     if records != counted_records:
         raise SourceFormatError(
             f"{source}: {records} records parsed but {counted_records} counted by a second CSV reader; "
@@ -295,9 +296,13 @@ def read_twcs(
     return inbound.reset_index(drop=True), quarantine, summary
 
 
+def _undecompressable(source: str, error: Exception) -> SourceFormatError:
+    return SourceFormatError(f"{source}: the compressed file is truncated or corrupt: {error}")
+
+
 def _check_container(source: str, storage_options: dict | None) -> None:
-    """A file of another format (zip, Parquet, ...) or a compression other than its name says is named as such,
-    instead of being parsed into binary "column names"."""
+    """Say what a file is when it is not what its name says (a zip or Parquet named .csv, a plain CSV named
+    .csv.gz), instead of parsing its bytes into column names."""
     with fsspec.open(source, "rb", **(storage_options or {})) as handle:
         head = handle.read(16)
     found = next((kind for magic, kind in MAGIC_NUMBERS.items() if head.startswith(magic)), None)
@@ -317,7 +322,7 @@ def _check_header(source: str, storage_options: dict | None) -> None:
     except pd.errors.EmptyDataError as error:
         raise SourceFormatError(f"{source}: line 1: the file is empty") from error
     except DECOMPRESSION_ERRORS as error:
-        raise SourceFormatError(f"{source}: the compressed file is truncated or corrupt: {error}") from error
+        raise _undecompressable(source, error) from error
     missing = [column for column in TWCS_COLUMNS if column not in header.columns]
     if missing:
         # ascii(): a binary first line must not reach the terminal as raw bytes.
@@ -351,7 +356,7 @@ def _short_records(source: str, storage_options: dict | None) -> tuple[dict[int,
                     if count < expected:
                         short[records] = count
     except DECOMPRESSION_ERRORS as error:
-        raise SourceFormatError(f"{source}: the compressed file is truncated or corrupt: {error}") from error
+        raise _undecompressable(source, error) from error
     except csv.Error as error:
         raise SourceFormatError(f"{source}: not a readable twcs.csv: {error}") from error
     finally:
