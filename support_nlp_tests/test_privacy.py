@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from support_nlp.core import privacy
 from support_nlp.core.privacy import KIND_NAMES, mask_personal_data, mask_texts
 from support_nlp.core.text import MENTION_PATTERN, URL_PATTERN, mentions
 from support_nlp.core.twcs import read_twcs
@@ -117,3 +118,16 @@ def test_raw_tweets_metadata_counts_masking_and_previews_only_masked_text(tmp_pa
     shown = str(metadata["preview"]) + str(metadata["quarantine_preview"])
     assert "<PHONE>" in shown and "<CARD>" in shown
     assert "555-2671" not in shown and "4111111111111111" not in shown
+
+
+def test_the_quick_pre_check_changes_no_real_tweet(real_inbound, monkeypatch):
+    """MAY_HOLD_PERSONAL_DATA only skips work: without it every real tweet is masked the same."""
+    masked, counts = mask_texts(real_inbound["text"])
+    monkeypatch.setattr(privacy, "MAY_HOLD_PERSONAL_DATA", re.compile(""))
+    unfiltered, unfiltered_counts = mask_texts(real_inbound["text"])
+    assert unfiltered.tolist() == masked.tolist() and unfiltered_counts == counts
+
+
+def test_synthetic_reference_with_letters_between_its_digits_is_masked():
+    masked, counts = mask_personal_data("synthetic: booking X12345Y678Z90 is missing")
+    assert masked == "synthetic: booking <REFERENCE> is missing" and counts == Counter({"reference": 1})

@@ -41,14 +41,12 @@ class PersonalDataKind:
     placeholder: str
     pattern: re.Pattern
     confirm: Callable[[str], bool]
+    # Also inside handles and links (an address in a mailto: or query string is still an address).
+    inside_handles_and_links: bool = False
 
 
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
-
-
-def _is_iban(candidate: str) -> bool:
-    return iban.is_valid(candidate)
 
 
 def _is_card(candidate: str) -> bool:
@@ -82,13 +80,14 @@ KINDS = (
         "<EMAIL>",
         re.compile(rf"{TWCS_EMAIL_TOKEN}|[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}}\b"),
         lambda candidate: True,
+        inside_handles_and_links=True,
     ),
     PersonalDataKind(
         "iban",
         "<IBAN>",
         # Compact, or printed in groups of four as banks do.
         re.compile(r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [0-9]{1,3})?)\b"),
-        _is_iban,
+        iban.is_valid,
     ),
     PersonalDataKind(
         "card",
@@ -113,20 +112,24 @@ KINDS = (
     ),
 )
 KIND_NAMES = tuple(kind.name for kind in KINDS)
-# Handles and links are not personal data here: handles name the brand a tweet is addressed to (twcs
-# anonymised the customers' own), and links are dropped by clean_text. E-mail addresses are masked even there.
-PROTECTED = f"(?i:{URL_PATTERN.pattern})|{MENTION_PATTERN.pattern}"
+# Handles and links are left alone: handles name the brand a tweet is addressed to (twcs anonymised the
+# customers' own), links are dropped by clean_text, and their digits (status ids) would read as references.
+HANDLES_AND_LINKS = f"(?i:{URL_PATTERN.pattern})|{MENTION_PATTERN.pattern}"
 
 
 def _masker(kind: PersonalDataKind) -> re.Pattern:
-    if kind.name == "email":
+    if kind.inside_handles_and_links:
         return re.compile(f"(?P<found>{kind.pattern.pattern})")
-    return re.compile(f"(?P<keep>{PROTECTED})|(?P<found>{kind.pattern.pattern})")
+    # Matched first at each position, a handle or link is consumed whole and given back unchanged.
+    return re.compile(f"(?P<keep>{HANDLES_AND_LINKS})|(?P<found>{kind.pattern.pattern})")
 
 
 MASKERS = tuple((kind, _masker(kind)) for kind in KINDS)
 # Every kind's candidates contain one of these; most tweets contain none and skip the five passes.
-MAY_HOLD_PERSONAL_DATA = re.compile(rf"[\w.+-]@|{TWCS_EMAIL_TOKEN}|\d[\d ().-]{{5,}}\d|[A-Z]{{2}}\d\d")
+# (A run of five digits that does not start a handle: twcs' anonymised handles like @115850 are in most tweets.)
+MAY_HOLD_PERSONAL_DATA = re.compile(
+    rf"[\w.+-]@|{TWCS_EMAIL_TOKEN}|(?<![@\d])\d{{5}}|\d[\d ().-]{{5,}}\d|[A-Z]{{2}}\d\d"
+)
 
 
 def mask_personal_data(text: str) -> tuple[str, Counter[str]]:
