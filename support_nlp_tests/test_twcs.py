@@ -217,3 +217,16 @@ def test_a_full_disk_while_caching_names_the_cache_and_leaves_no_staging(real_sl
     assert raised.value.errno == errno.ENOSPC
     assert str(tmp_path / source_fingerprint(real_slice_csv)) in str(raised.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["summary_deleted", "quarantine_bit_flipped"])
+def test_other_damage_to_the_parse_cache_is_rebuilt_too(real_slice_csv, tmp_path, damage):
+    first = parse_source(real_slice_csv, tmp_path)
+    if damage == "summary_deleted":
+        (first.directory / "summary.json").unlink()
+    else:
+        content = bytearray(first.quarantine_path.read_bytes())
+        content[len(content) // 2] ^= 0x01
+        first.quarantine_path.write_bytes(bytes(content))
+    rebuilt = parse_source(real_slice_csv, tmp_path)
+    assert rebuilt.summary == first.summary and rebuilt.damage() is None

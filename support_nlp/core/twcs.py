@@ -175,9 +175,9 @@ def parse_source(
 
 
 def _read_cache(directory: Path, report: ProgressCallback | None) -> ParsedSource | None:
-    summary_path = directory / "summary.json"
-    if not summary_path.exists():
+    if not directory.exists():
         return None
+    summary_path = directory / "summary.json"
     try:
         cached = ParsedSource(directory, json.loads(summary_path.read_text()))
         damage = cached.damage()
