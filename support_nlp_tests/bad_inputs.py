@@ -21,6 +21,7 @@ def row(
     return f'"{tweet_id}","{author}","{inbound}","{created_at}","{text}","","{replied_to}"\n'
 
 
+BUSY_DAY = [row(str(tweet_id)) for tweet_id in range(3000, 3200)]
 GOOD_ROWS = row("1001") + row("1002", text="synthetic: app keeps crashing") + row("2001", "SyntheticBrand", "False")
 
 
@@ -156,11 +157,17 @@ CORPUS = [
         inbound_kept=2,
     ),
     BadInput(
-        # One tweet dated years after the rest would stretch the open-ended run up to its day.
+        # One tweet dated years after the other 200 would stretch the open-ended run up to its day.
         "isolated_far_future_date",
-        _csv(HEADER, GOOD_ROWS, row("1003", created_at="Mon Jan 01 09:00:00 +0000 2024")),
+        _csv(HEADER, *BUSY_DAY, row("1003", created_at="Mon Jan 01 09:00:00 +0000 2024")),
         quarantined={"created_at_after_long_silence": 1},
-        inbound_kept=2,
+        inbound_kept=len(BUSY_DAY),
+    ),
+    BadInput(
+        # A second period after a silence, too large to be strays: kept, it is data.
+        "second_period_after_a_silence",
+        _csv(HEADER, *BUSY_DAY, *(row(str(5000 + i), created_at="Mon Jan 01 09:00:00 +0000 2018") for i in range(10))),
+        inbound_kept=len(BUSY_DAY) + 10,
     ),
     BadInput("zip_named_csv", _zipped(_csv(HEADER, GOOD_ROWS)), error_mentions=("not a CSV", "looks like zip")),
     BadInput(

@@ -56,9 +56,10 @@ QUARANTINE_TEXT_CHARS = 1_000
 # would be the same tweet). They are parsed from their text, never through a float (inexact past 2**53).
 ID_PATTERN = r"0|[1-9][0-9]*"
 INT64_MAX_TEXT = str(np.iinfo(np.int64).max)
-# twcs traffic is dense (thousands of tweets a day); a tweet dated after a month without any is not part of
-# the dump's period, and as an open-ended daily partition it would stretch every run up to its date.
+# twcs traffic is dense (thousands of tweets a day): a handful of tweets dated after a month without any are
+# not part of the dump's period, and as open-ended daily partitions they would stretch every run to their date.
 MAX_SILENT_DAYS = 30
+MAX_ISOLATED_SHARE = 0.01
 # First bytes of formats that get renamed to .csv by mistake (a spreadsheet export is a zip).
 MAGIC_NUMBERS = {
     b"PK\x03\x04": "zip",
@@ -458,21 +459,19 @@ def _split_duplicates(inbound: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def _split_after_silence(inbound: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep tweets up to the first silence of more than MAX_SILENT_DAYS after the median tweet; quarantine later ones.
+    """Quarantine the few tweets dated after a long silence: after more than MAX_SILENT_DAYS without tweets,
+    when what follows holds under MAX_ISOLATED_SHARE of them (a second real period would hold more).
 
     Only later dates: the partition range has a configured first day, so earlier stragglers are counted
     outside it and never run, but it is open towards today, so one late tweet would stretch every run.
     """
-    if inbound.empty:
-        return inbound, _quarantine(inbound.assign(inbound="True"), "created_at_after_long_silence")
     per_day = inbound["day"].value_counts().sort_index()
-    dates = pd.to_datetime(per_day.index)
-    median_position = int(np.searchsorted(per_day.cumsum().to_numpy(), per_day.sum() / 2))
-    gaps = np.diff(dates.to_numpy()) / np.timedelta64(1, "D")
-    silences = np.flatnonzero(gaps[median_position:] > MAX_SILENT_DAYS)
-    last_day = per_day.index[median_position + silences[0]] if len(silences) else per_day.index[-1]
+    gaps = np.diff(pd.to_datetime(per_day.index).to_numpy()) / np.timedelta64(1, "D")
+    share_after = 1 - per_day.cumsum().to_numpy()[:-1] / max(len(inbound), 1)
+    cuts = np.flatnonzero((gaps > MAX_SILENT_DAYS) & (share_after < MAX_ISOLATED_SHARE))
+    last_day = per_day.index[cuts[0]] if len(cuts) else "9999-12-31"
     late = (inbound["day"] > last_day).to_numpy()
-    detail = f"dated after {MAX_SILENT_DAYS}+ days without tweets following {last_day}"
+    detail = f"after more than {MAX_SILENT_DAYS} days without tweets following {last_day}"
     return inbound[~late], _quarantine(inbound[late].assign(inbound="True"), "created_at_after_long_silence", detail)
 
 
