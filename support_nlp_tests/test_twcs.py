@@ -230,3 +230,19 @@ def test_other_damage_to_the_parse_cache_is_rebuilt_too(real_slice_csv, tmp_path
         first.quarantine_path.write_bytes(bytes(content))
     rebuilt = parse_source(real_slice_csv, tmp_path)
     assert rebuilt.summary == first.summary and rebuilt.damage() is None
+
+
+def test_reply_ids_written_as_floats_like_the_kaggle_file_are_read_exactly(raw_file, parsed, tmp_path):
+    """The Kaggle twcs.csv writes in_response_to_tweet_id as "3.0"; the same real rows written that way
+    (edited, so synthetic) give the same tweets and thread brands."""
+    with_floats = raw_file.assign(
+        in_response_to_tweet_id=raw_file["in_response_to_tweet_id"].where(
+            raw_file["in_response_to_tweet_id"].eq(""), raw_file["in_response_to_tweet_id"] + ".0"
+        )
+    )
+    path = tmp_path / "synthetic_float_reply_ids.csv"
+    with_floats.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    inbound, quarantine, _ = read_twcs(str(path))
+    original, _, _ = parsed
+    assert len(quarantine) == 0
+    pd.testing.assert_frame_equal(inbound, original)

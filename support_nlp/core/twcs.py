@@ -421,7 +421,9 @@ def parse_ids(texts: pd.Series) -> pd.Series:
 
 def _type_inbound(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tweet_id = parse_ids(rows["tweet_id"])
-    replied_to = parse_ids(rows["in_response_to_tweet_id"])
+    # The Kaggle file writes this column as floats ("3.0"; it has gaps): a ".0" written after the digits is
+    # dropped before parsing the digits exactly. Anything else (2001.5, 1e5) is not an id.
+    replied_to = parse_ids(rows["in_response_to_tweet_id"].str.removesuffix(".0"))
     created_at = pd.to_datetime(rows["created_at"], format=CREATED_AT_FORMAT, utc=True, errors="coerce")
     problems = {
         "tweet_id_not_integer": tweet_id.isna().to_numpy(),
