@@ -20,6 +20,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import fsspec
 import numpy as np
@@ -125,21 +126,22 @@ class ParsedSource:
         return None if self.summary.get("file_sha256") else "no content hashes recorded"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(block)
+def _sha256(handle: BinaryIO, prefix: bytes = b"") -> str:
+    digest = hashlib.sha256(prefix)
+    for block in iter(lambda: handle.read(8 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return _sha256(handle)
 
 
 def source_fingerprint(source: str, storage_options: dict | None = None) -> str:
     """Content hash of the source file, so an edited or replaced file gets a fresh cache."""
-    digest = hashlib.sha256(CACHE_FORMAT_VERSION.encode())
     with fsspec.open(source, "rb", **(storage_options or {})) as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:24]
+        return _sha256(handle, CACHE_FORMAT_VERSION.encode())[:24]
 
 
 def parse_source(
