@@ -81,3 +81,14 @@ def test_a_source_whose_every_inbound_row_is_quarantined_says_so_with_counts(rea
     assert "no inbound tweet was kept: 30 rows quarantined" in message
     assert "tweet_id_not_integer 20" in message and "created_at_unparsable 10" in message
     assert str(parsed.quarantine_path) in message
+
+
+def test_a_file_without_header_shows_its_first_tweet_masked_in_the_error(real_inbound, write_source):
+    """Real rows written without their header (synthetic): the error quotes the first row, never its phone number."""
+    text = real_inbound.loc[real_inbound["text"].str.contains(r"\(706\)614-7640"), "text"].iloc[0]
+    rows = real_inbound.drop(columns="day")
+    first = rows[rows["text"] == text]
+    path = write_source("no_header", first.to_csv(index=False, header=False).encode())
+    with pytest.raises(SourceFormatError, match="missing required column") as raised:
+        read_twcs(path)
+    assert "<PHONE>" in str(raised.value) and "614-7640" not in str(raised.value)

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from support_nlp.core.privacy import KIND_NAMES, mask_texts
+from support_nlp.core.privacy import KIND_NAMES, mask_personal_data, mask_texts
 from support_nlp.core.progress import Progress, ProgressCallback
 
 TWCS_COLUMNS = [
@@ -328,8 +328,9 @@ def _check_header(source: str, storage_options: dict | None) -> None:
         raise _undecompressable(source, error) from error
     missing = [column for column in TWCS_COLUMNS if column not in header.columns]
     if missing:
-        # ascii(): a binary first line must not reach the terminal as raw bytes.
-        found = ascii(", ".join(map(str, header.columns)))[1:-1]
+        # A file without a header shows its first tweet here: masked, and ascii() so that a binary first line
+        # does not reach the terminal as raw bytes.
+        found = ascii(mask_personal_data(", ".join(map(str, header.columns)))[0])[1:-1]
         raise SourceFormatError(
             f"{source}: line 1 (header): missing required column(s) {', '.join(missing)}; found {found[:300]}"
         )
