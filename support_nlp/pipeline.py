@@ -18,6 +18,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
+from support_nlp.core.twcs import ParsedSource
 from support_nlp.partitions import daily_partitions
 
 # Dagster's console logger prints every DEBUG engine event; progress lines are INFO.
@@ -35,10 +36,16 @@ class PipelineResult:
     seconds_by_stage: dict[str, float]
 
 
-def days_with_data(rows_per_day: dict[str, int]) -> tuple[str, str]:
+def days_with_data(parsed: ParsedSource) -> tuple[str, str]:
     """First and last partition keys that hold tweets; empty days in between run cheaply as empty."""
     valid = set(daily_partitions.get_partition_keys())
-    days = sorted(day for day, count in rows_per_day.items() if count and day in valid)
+    days = sorted(day for day, count in parsed.rows_per_day.items() if count and day in valid)
+    if not parsed.rows_per_day and parsed.summary["rows_quarantined"]:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in parsed.summary["quarantined_by_reason"].items())
+        quarantined = parsed.summary["rows_quarantined"]
+        raise ValueError(
+            f"no inbound tweet was kept: {quarantined:,} rows quarantined ({reasons}); see {parsed.quarantine_path}"
+        )
     if not days:
         raise ValueError("the source has no inbound tweets inside the partition range; nothing to run")
     return days[0], days[-1]
@@ -48,7 +55,7 @@ def run_pipeline(
     defs: dg.Definitions, instance: dg.DagsterInstance, report: Callable[[str], None] = print
 ) -> PipelineResult:
     parsed = defs.resources["tweet_source"].parse(report=report)
-    first, last = days_with_data(parsed.rows_per_day)
+    first, last = days_with_data(parsed)
     kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
     report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}

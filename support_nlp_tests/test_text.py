@@ -172,3 +172,50 @@ def test_clean_frame_keeps_columns_and_flags_empty_texts(typed_slice):
     assert (out["brand"] != "").all()
     # The input is not modified.
     assert "text_clean" not in inbound.columns
+
+
+# Injected into real tweets (so the edited texts are synthetic): none of it is visible, none may reach the model.
+INVISIBLE_INJECTIONS = {
+    "ansi_colour": ("\x1b[31m", "\x1b[0m"),
+    "c0_bell_and_backspace": ("\x07", "\x08"),
+    "c1_csi_cursor_move": ("\x9b2J", "\x85"),
+    "zero_width_space_and_joiner": ("\u200b", "\u2060"),
+    "bidi_override_and_isolate": ("\u202e", "\u2066\u2069"),
+    "byte_order_mark_and_soft_hyphen": ("\ufeff", "\u00ad"),
+}
+
+
+@pytest.mark.parametrize("injection", list(INVISIBLE_INJECTIONS), ids=str)
+def test_synthetic_controls_and_invisible_characters_are_stripped(real_inbound, injection):
+    before, after = INVISIBLE_INJECTIONS[injection]
+    text = first_text(real_inbound, r"VERIZON IS DOWN")
+    words = text.split(" ")
+    edited = " ".join([before + words[0], *words[1:-1], words[-1] + after])
+    assert clean_text(edited) == clean_text(text)
+
+
+def test_synthetic_invisible_characters_inside_words_do_not_split_them(real_inbound):
+    text = first_text(real_inbound, r"VERIZON IS DOWN")
+    edited = text.replace("VERIZON", "VER\u200bIZ\u00adON").replace("fix", "f\u2060i\ufeffx")
+    assert clean_text(edited) == clean_text(text)
+
+
+def test_synthetic_fullwidth_and_compatibility_forms_are_nfkc_normalised(real_inbound):
+    text = first_text(real_inbound, r"VERIZON IS DOWN")
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+    assert clean_text(fullwidth) == clean_text(text)
+    assert clean_text("ﬁle ① … ＠AmazonHelp") == "file 1 ..."
+
+
+def test_synthetic_texts_of_only_invisible_characters_are_empty(typed_slice):
+    inbound, brands = typed_slice
+    only_invisible = ["\u200b\u200c\u200d", "\u202e\u202d\u2067", "\x1b[2J\x1b[H\x07", "\ufeff \u00ad \x85"]
+    edited = inbound.head(len(only_invisible)).assign(text=only_invisible)
+    cleaned = clean_frame(edited, brands)
+    assert cleaned["text_clean"].tolist() == [""] * len(only_invisible)
+    assert cleaned["is_empty"].all()
+
+
+def test_emoji_sequences_with_joiners_become_one_description():
+    family = "👨\u200d👩\u200d👧"
+    assert clean_text(f"synthetic: {family} at the airport") == "synthetic: family man woman girl at the airport"

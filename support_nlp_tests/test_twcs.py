@@ -1,6 +1,7 @@
 """Reading a real twcs.csv slice: typed inbound tweets, thread brands, the parsed cache, its fingerprint."""
 
 import csv
+import errno
 import json
 import pathlib
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from support_nlp.core import twcs
+from support_nlp.core.privacy import KIND_NAMES, mask_texts
 from support_nlp.core.twcs import (
     CREATED_AT_FORMAT,
     SourceFormatError,
@@ -55,9 +57,13 @@ def test_every_inbound_row_is_read(raw_file, parsed, slice_inbound_count):
     assert summary["rows_inbound_kept"] == len(inbound)
     assert summary["rows_outbound"] == int((raw_file["inbound"] == "False").sum())
     assert summary["brands"] == sorted(raw_file.loc[raw_file["inbound"] == "False", "author_id"].unique())
-    # Text and authors come through unchanged.
+    # Texts come through with personal data masked and nothing else changed; authors unchanged.
     by_id = file_inbound.set_index(file_inbound["tweet_id"].astype(int))
-    assert inbound["text"].tolist() == by_id.loc[inbound["tweet_id"], "text"].tolist()
+    file_texts = by_id.loc[inbound["tweet_id"], "text"]
+    masked, masked_by_kind = mask_texts(file_texts)
+    assert inbound["text"].tolist() == masked.tolist()
+    assert summary["personal_data_masked"] == {kind: masked_by_kind[kind] for kind in KIND_NAMES}
+    assert summary["personal_data_masked"]["email"] > 0  # twcs' own __email__ tokens
     assert inbound["author_id"].tolist() == by_id.loc[inbound["tweet_id"], "author_id"].tolist()
 
 
@@ -158,3 +164,85 @@ def test_summary_file_matches_the_returned_summary(cached):
     _, source = cached
     assert json.loads((source.directory / "summary.json").read_text()) == source.summary
     assert source.inbound_path.exists() and source.quarantine_path.exists()
+
+
+def test_synthetic_18_digit_ids_survive_exactly_beside_a_bad_id(raw_file, parsed, tmp_path):
+    """Real rows with their ids moved into Twitter's 18-digit range (edited, so synthetic), plus one unparsable id:
+    every id stays exact and thread brands resolve as before, instead of the whole chunk going through float64."""
+    offset = 10**17 * 9 + 1  # past 2**53: a float would round these ids
+
+    def widened(ids: pd.Series) -> pd.Series:
+        return ids.str.split(",").map(lambda parts: ",".join(str(int(p) + offset) if p else "" for p in parts))
+
+    edited = raw_file.assign(
+        tweet_id=widened(raw_file["tweet_id"]),
+        response_tweet_id=widened(raw_file["response_tweet_id"]),
+        in_response_to_tweet_id=widened(raw_file["in_response_to_tweet_id"]),
+    )
+    bad = edited.iloc[[0]].assign(tweet_id="9.00000000000000001e17", inbound="True")
+    path = tmp_path / "synthetic_18_digit_ids.csv"
+    pd.concat([edited, bad]).to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    inbound, quarantine, _ = read_twcs(str(path))
+    original, _, _ = parsed
+    assert quarantine["reason"].tolist() == ["tweet_id_not_integer"]
+    assert sorted(inbound["tweet_id"]) == sorted(original["tweet_id"] + offset)
+    assert inbound["tweet_id"].min() > 2**53
+    by_id = inbound.set_index(inbound["tweet_id"] - offset)
+    assert by_id.loc[original["tweet_id"], "thread_brand"].tolist() == original["thread_brand"].tolist()
+    replied = original.dropna(subset=["in_response_to_tweet_id"])
+    widened_replies = by_id.loc[replied["tweet_id"], "in_response_to_tweet_id"].to_numpy()
+    assert (widened_replies == replied["in_response_to_tweet_id"].to_numpy() + offset).all()
+
+
+def test_a_damaged_parse_cache_is_rebuilt_not_reused(real_slice_csv, tmp_path):
+    first = parse_source(real_slice_csv, tmp_path)
+    intact = first.inbound_path.read_bytes()
+    first.inbound_path.write_bytes(intact[: len(intact) // 2])  # summary.json still there, the Parquet cut
+    reports: list[str] = []
+    rebuilt = parse_source(real_slice_csv, tmp_path, report=reports.append)
+    assert any("damaged" in line and str(first.inbound_path) in line for line in reports)
+    assert rebuilt.directory == first.directory and rebuilt.inbound_path.read_bytes() == intact
+    assert len(rebuilt.read_days(SLICE_DAYS)) == sum(rebuilt.rows_per_day[day] for day in SLICE_DAYS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.directory.name]  # nothing damaged left beside it
+
+
+def test_a_full_disk_while_caching_names_the_cache_and_leaves_no_staging(real_slice_csv, tmp_path, monkeypatch):
+    def disk_full(table, where, **kwargs):
+        pathlib.Path(where).write_bytes(b"PAR1")  # a partial file, as a real ENOSPC leaves one
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(twcs.pq, "write_table", disk_full)
+    with pytest.raises(OSError, match="No space left on device") as raised:
+        parse_source(real_slice_csv, tmp_path)
+    assert raised.value.errno == errno.ENOSPC
+    assert str(tmp_path / source_fingerprint(real_slice_csv)) in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["summary_deleted", "quarantine_bit_flipped"])
+def test_other_damage_to_the_parse_cache_is_rebuilt_too(real_slice_csv, tmp_path, damage):
+    first = parse_source(real_slice_csv, tmp_path)
+    if damage == "summary_deleted":
+        (first.directory / "summary.json").unlink()
+    else:
+        content = bytearray(first.quarantine_path.read_bytes())
+        content[len(content) // 2] ^= 0x01
+        first.quarantine_path.write_bytes(bytes(content))
+    rebuilt = parse_source(real_slice_csv, tmp_path)
+    assert rebuilt.summary == first.summary and rebuilt.damage() is None
+
+
+def test_reply_ids_written_as_floats_like_the_kaggle_file_are_read_exactly(raw_file, parsed, tmp_path):
+    """The Kaggle twcs.csv writes in_response_to_tweet_id as "3.0"; the same real rows written that way
+    (edited, so synthetic) give the same tweets and thread brands."""
+    with_floats = raw_file.assign(
+        in_response_to_tweet_id=raw_file["in_response_to_tweet_id"].where(
+            raw_file["in_response_to_tweet_id"].eq(""), raw_file["in_response_to_tweet_id"] + ".0"
+        )
+    )
+    path = tmp_path / "synthetic_float_reply_ids.csv"
+    with_floats.to_csv(path, index=False, quoting=csv.QUOTE_ALL)
+    inbound, quarantine, _ = read_twcs(str(path))
+    original, _, _ = parsed
+    assert len(quarantine) == 0
+    pd.testing.assert_frame_equal(inbound, original)

@@ -22,6 +22,7 @@ RAW_SCHEMA = {
     "thread_brand": "str",
 }
 PREVIEW_COLUMNS = ["tweet_id", "author_id", "created_at", "text", "response_tweet_id", "in_response_to_tweet_id"]
+QUARANTINE_PREVIEW_COLUMNS = ["record", "line", "reason", "detail", "tweet_id", "created_at", "text"]
 
 
 class RawTweetsConfig(dg.Config):
@@ -140,6 +141,9 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
             "source_rows_quarantined": summary["rows_quarantined"],
             "source_quarantined_by_reason": dg.MetadataValue.json(summary["quarantined_by_reason"]),
             "quarantine_file": dg.MetadataValue.path(str(parsed.quarantine_path)),
+            # Texts in the quarantine are masked like kept ones (see core.privacy).
+            "quarantine_preview": preview_table(parsed.read_quarantine(), QUARANTINE_PREVIEW_COLUMNS),
+            "source_personal_data_masked": dg.MetadataValue.json(summary["personal_data_masked"]),
             "source_inbound_rows_outside_partition_range": rows_outside_partitions(parsed.rows_per_day),
             "column_schema": dg.MetadataValue.json(column_schema(tweets)),
             "run_partitions": len(days),

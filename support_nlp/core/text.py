@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 import emoji
@@ -12,6 +14,16 @@ import pandas as pd
 URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 MENTION_PATTERN = re.compile(r"(?<![\w@])@(\w{1,30})")
 WHITESPACE_PATTERN = re.compile(r"\s+")
+# Terminal escape sequences (CSI: colours, cursor moves; 7-bit ESC or C1 CSI) and other two-character escapes:
+# removed whole, or their parameters ("[31m") would stay behind as text.
+ANSI_ESCAPE_PATTERN = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# C0 and C1 controls and DEL (Unicode Cc) separate words as whitespace would.
+CONTROL_PATTERN = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Format characters (Unicode Cf: zero-width spaces and joiners, bidi controls, soft hyphens, tags) are invisible;
+# taken from this Python's Unicode tables rather than a hand-kept list.
+INVISIBLE_PATTERN = re.compile(
+    "[" + "".join(re.escape(chr(c)) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf") + "]"
+)
 
 
 def _emoji_as_words(chars: str, data: dict) -> str:
@@ -20,11 +32,15 @@ def _emoji_as_words(chars: str, data: dict) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Text for the model: URLs and @mentions removed, entities unescaped, emoji as words, spaces normalised."""
-    text = html.unescape(text)
+    """Text for the model: entities unescaped, NFKC-normalised, terminal escapes, controls and invisible characters
+    removed, emoji as words, URLs and @mentions removed, spaces normalised. Nothing visible left gives ""."""
+    text = html.unescape(unicodedata.normalize("NFKC", text))
+    text = ANSI_ESCAPE_PATTERN.sub(" ", text)
+    # Emoji first: zero-width joiners and tags are part of emoji sequences (families, subdivision flags).
+    text = emoji.replace_emoji(text, replace=_emoji_as_words)
+    text = INVISIBLE_PATTERN.sub("", CONTROL_PATTERN.sub(" ", text))
     text = URL_PATTERN.sub(" ", text)
     text = MENTION_PATTERN.sub(" ", text)
-    text = emoji.replace_emoji(text, replace=_emoji_as_words)
     return WHITESPACE_PATTERN.sub(" ", text).strip()
 
 
