@@ -18,6 +18,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
+from support_nlp.local_instance import fail_orphaned_runs
 from support_nlp.partitions import daily_partitions
 
 # Dagster's console logger prints every DEBUG engine event; progress lines are INFO.
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     from support_nlp.definitions import defs
 
     started = time.perf_counter()
-    result = run_pipeline(defs, dg.DagsterInstance.get(), report=lambda line: print(line, flush=True))
+    instance = dg.DagsterInstance.get()
+    fail_orphaned_runs(instance)
+    result = run_pipeline(defs, instance, report=lambda line: print(line, flush=True))
     print(summary(result))
     print(
         f"\nTotal {time.perf_counter() - started:,.1f} s. Runs are recorded in $DAGSTER_HOME: `make ui` to browse them."
