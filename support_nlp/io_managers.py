@@ -142,6 +142,20 @@ class PartitionDictIOManager(dg.UPathIOManager):
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
+    def remove_partitions(self, asset_key: dg.AssetKey, partition_keys: list[str]) -> list[str]:
+        """Delete the stored files of these partitions of `asset_key`; returns the partitions that had one."""
+        folder = self._base_path.joinpath(*asset_key.path)
+        removed = []
+        for partition_key in partition_keys:
+            path = self._with_extension(folder / partition_key)
+            try:
+                with storage_errors("remove", path):
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(partition_key)
+        return removed
+
     def load_stored(self, asset_key: dg.AssetKey):
         """The currently stored value of an unpartitioned asset, or None if it was never stored or is corrupt; lets
         an asset compare itself with its previous version (e.g. to keep category ids stable across refits).

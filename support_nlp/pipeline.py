@@ -18,6 +18,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
+from support_nlp.day_origins import remove_stale_days
 from support_nlp.local_instance import fail_orphaned_runs
 from support_nlp.partitions import daily_partitions
 
@@ -50,6 +51,7 @@ def run_pipeline(
 ) -> PipelineResult:
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed.rows_per_day)
+    remove_stale_days(defs, instance, parsed, report)
     kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
     report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
