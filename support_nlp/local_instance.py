@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.runs import SqliteRunStorage
 
 CONFIG_FILE = "dagster.yaml"
 # The daemon of `make ui` (dagster dev) monitors the runs it launches: it fails one whose worker does not start or
@@ -69,7 +70,11 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, report: Callable[[str], Non
     A run that executes in its own process (`make run`, `dagster asset materialize`) and is killed never reports an
     end, and no daemon watches it: it would show STARTED forever. The process that started a run is the pid on its
     RUN_START event. A pid reused by a later process hides an orphan until the next check after that one ends.
+    Only a SQLite instance is checked: it lives on this host, so its pids are this host's. A shared instance
+    (Postgres) records pids of other hosts and containers, and its daemon monitors its runs.
     """
+    if not isinstance(instance.run_storage, SqliteRunStorage):
+        return []
     orphans = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         started = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
