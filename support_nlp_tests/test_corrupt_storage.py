@@ -1,8 +1,11 @@
 """Corrupt stored artifacts: named, not retried, with the command that rebuilds them; a corrupt embedding-cache
-segment is a reported miss. Transient read failures are still retried."""
+segment is a reported miss. Transient read failures are still retried. Synthetic assets for the IO-manager
+mechanics, real rows and the real graph's artifacts for the rest."""
 
 import pathlib
+import shutil
 import struct
+import warnings
 
 import dagster as dg
 import numpy as np
@@ -15,6 +18,7 @@ from support_nlp.core.embedding import BUNDLED_MODEL_NAME, EmbeddingBatch
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.storage import CorruptArtifactError
 from support_nlp.io_managers import ArtifactIOManager, ParquetIOManager
+from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions
 from support_nlp_tests.test_fast_embedding import SYNTHETIC_TEXTS, unit_vectors
 from support_nlp_tests.test_io_managers import RANGE_DAYS, RANGE_TAGS, resources
 
@@ -99,18 +103,23 @@ STORED = dg.DailyPartitionsDefinition(start_date=RANGE_DAYS[0])
 NO_DELAY_RETRIES = dg.RetryPolicy(max_retries=2)
 
 
-@dg.asset(partitions_def=STORED, backfill_policy=dg.BackfillPolicy.single_run())
-def synthetic_daily_table(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
-    ids = np.arange(50, dtype=np.int64)
-    return {day: pd.DataFrame({"tweet_id": ids, "day": day}) for day in context.partition_keys}
+# Single-run backfills as in support_nlp.partitions; Dagster flags the parameter as beta.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
+    @dg.asset(partitions_def=STORED, backfill_policy=dg.BackfillPolicy.single_run())
+    def synthetic_daily_table(context: dg.AssetExecutionContext) -> dict[str, pd.DataFrame]:
+        ids = np.arange(50, dtype=np.int64)
+        return {day: pd.DataFrame({"tweet_id": ids, "day": day}) for day in context.partition_keys}
 
-@dg.asset(partitions_def=STORED, backfill_policy=dg.BackfillPolicy.single_run(), io_manager_key="artifact_io_manager")
-def synthetic_daily_vectors(context: dg.AssetExecutionContext) -> dict[str, EmbeddingBatch]:
-    return {
-        day: EmbeddingBatch(np.arange(50, dtype=np.int64), unit_vectors(50), "synthetic-model")
-        for day in context.partition_keys
-    }
+    @dg.asset(
+        partitions_def=STORED, backfill_policy=dg.BackfillPolicy.single_run(), io_manager_key="artifact_io_manager"
+    )
+    def synthetic_daily_vectors(context: dg.AssetExecutionContext) -> dict[str, EmbeddingBatch]:
+        return {
+            day: EmbeddingBatch(np.arange(50, dtype=np.int64), unit_vectors(50), "synthetic-model")
+            for day in context.partition_keys
+        }
 
 
 @dg.asset(io_manager_key="artifact_io_manager")
@@ -241,3 +250,39 @@ def test_a_corrupt_cache_segment_is_a_reported_miss_and_replaced(tmp_path, corru
     EmbeddingCache(tmp_path).store("model", missed, vectors[rows])
     again = EmbeddingCache(tmp_path, warn=warnings.append).lookup("model", SYNTHETIC_TEXTS)
     assert len(again) == len(SYNTHETIC_TEXTS) and len(warnings) == 1
+
+
+# ------------------------------------------------------------------------ the real graph, real artifacts
+
+
+@pytest.mark.parametrize(
+    ("stored_file", "corrupt", "rebuild"),
+    [
+        ("classifier.npz", truncate, "--select classifier`"),
+        (f"embeddings/{SLICE_DAYS[1]}.npz", flip_bit, f"--select embeddings --partition {SLICE_DAYS[1]}`"),
+        (f"clean_text/{SLICE_DAYS[1]}.parquet", flip_bit, f"--select clean_text --partition {SLICE_DAYS[1]}`"),
+    ],
+)
+def test_predictions_fail_once_on_a_corrupt_input(
+    pipeline_run, real_slice_csv, tmp_path, stored_file, corrupt, rebuild
+):
+    """predictions has the S3 retry policy; a corrupt input of the real pipeline must not use it."""
+    storage, _, _, _ = pipeline_run
+    shutil.copytree(storage, tmp_path / "storage")
+    corrupt(tmp_path / "storage" / stored_file)
+    result = (
+        slice_definitions(tmp_path, real_slice_csv)
+        .resolve_job_def("daily_inference")
+        .execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            partition_key=SLICE_DAYS[1],
+            asset_selection=[dg.AssetKey("predictions")],
+            raise_on_error=False,
+        )
+    )
+    assert not result.success
+    assert step_events(result, dg.DagsterEventType.STEP_UP_FOR_RETRY) == []
+    [failure] = step_events(result, dg.DagsterEventType.STEP_FAILURE)
+    message = failure.step_failure_data.user_failure_data.description
+    assert str(tmp_path / "storage" / stored_file) in message
+    assert "dagster asset materialize -m support_nlp.definitions " + rebuild in message
