@@ -40,6 +40,7 @@ def test_days_are_sorted_by_where_they_came_from():
     assert days.usable == ["2017-11-01", "2017-11-02", "2017-11-04", "2017-11-05", "2017-11-06"]
     warnings = days.warnings(SOURCE)
     assert any("2017-11-03" in warning and "no longer in /data/twcs.csv.gz" in warning for warning in warnings)
+    assert any("2017-11-04" in warning and "other files" in warning for warning in warnings)
     assert days.summary()["gone_from_source"] == "2017-11-03"
 
 

@@ -42,6 +42,7 @@ class SourceDays:
         notes = {
             "gone_from_source": f"no longer in {source}: not used, their stored partitions are stale",
             "earlier_version": f"ingested from an earlier version of {source}: re-materialize them to pick up changes",
+            "other_sources": f"ingested from other files than {source} (landed day files, a former source): used",
             "unknown_origin": "of unknown origin (no raw_tweets materialization recorded)",
         }
         return [
