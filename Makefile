@@ -47,9 +47,11 @@ system-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
+# The instance, its SQLite tables created once under a lock before any run opens them: two `make run` on a fresh
+# home would otherwise both create them and one would fail. Run monitoring is on (support_nlp/local_instance.py).
 $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	flock $(DAGSTER_HOME)/.create.lock $(BIN)/python -m support_nlp.local_instance $(DAGSTER_HOME)
 
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m support_nlp.pipeline

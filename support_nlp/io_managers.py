@@ -6,6 +6,11 @@ Partitioned assets exchange `{partition_key: value}` dicts, whatever the number 
 single-run backfill (one run for a whole date range) writes one file per partition instead of paying
 Dagster's run start-up once per day. Each file is written atomically: a crash mid-write leaves the
 previous version readable.
+
+A stored file that does not decode (truncated, bit-flipped) fails the step with a Failure that names the object, the
+asset and the day, and gives the command that rebuilds it; it is not retried, since reading again returns the same
+bytes. Parquet pages carry CRC checksums and `.npz` members their zip CRC-32, so a flipped bit in the data is found
+on read instead of flowing on as a wrong value.
 """
 
 from __future__ import annotations
@@ -20,12 +25,34 @@ from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.storage import (
     DEFAULT_S3_CONNECT_TIMEOUT_S,
     DEFAULT_S3_MAX_ATTEMPTS,
+    CorruptArtifactError,
+    decoding,
     is_local,
     list_names,
     s3_storage_options,
     storage_errors,
     write_atomically,
 )
+
+# The code location that the rebuild commands in error messages materialize from.
+CODE_LOCATION_MODULE = "support_nlp.definitions"
+
+
+def rebuild_command(asset: str, partition: str | None) -> str:
+    command = f"dagster asset materialize -m {CODE_LOCATION_MODULE} --select {asset}"
+    return f"{command} --partition {partition}" if partition else command
+
+
+def corrupt_artifact_failure(asset_key: dg.AssetKey, partition: str | None, error: CorruptArtifactError) -> dg.Failure:
+    asset = asset_key.to_user_string()
+    command = rebuild_command(asset, partition)
+    stored = f"{asset} of {partition}" if partition else asset
+    return dg.Failure(
+        description=f"the stored {stored} cannot be read: {error}. Not retried: reading it again returns the same "
+        f"bytes. Rebuild it with `{command}`",
+        metadata={"asset": asset, "partition": partition or "", "rebuild_command": command},
+        allow_retries=False,
+    )
 
 
 class PartitionDictIOManager(dg.UPathIOManager):
@@ -43,12 +70,19 @@ class PartitionDictIOManager(dg.UPathIOManager):
             write_atomically(path, data)
 
     def load_from_path(self, context: dg.InputContext, path: UPath):
-        return self.read(path)
+        return self.load(context, path, partition_key=None)
+
+    def load(self, context: dg.InputContext, path: UPath, partition_key: str | None):
+        try:
+            return self.read(path)
+        except CorruptArtifactError as error:
+            raise corrupt_artifact_failure(context.asset_key, partition_key, error) from error
 
     def read(self, path: UPath):
         with storage_errors("read", path):
             data = path.read_bytes()
-        return self.deserialize(data)
+        with decoding(path):
+            return self.deserialize(data)
 
     def make_directory(self, path: UPath) -> None:
         # Object stores have no directories; s3fs's mkdir would even create a missing bucket.
@@ -85,7 +119,7 @@ class PartitionDictIOManager(dg.UPathIOManager):
         loaded = {}
         for partition_key, path in paths.items():
             try:
-                loaded[partition_key] = self.load_from_path(context, path)
+                loaded[partition_key] = self.load(context, path, partition_key)
             except FileNotFoundError as error:
                 raise FileNotFoundError(
                     f"partition {partition_key} of {context.asset_key.to_user_string()} is not "
@@ -108,13 +142,35 @@ class PartitionDictIOManager(dg.UPathIOManager):
         except (FileNotFoundError, NotADirectoryError):
             return set()
 
+    def remove_partitions(self, asset_key: dg.AssetKey, partition_keys: list[str]) -> list[str]:
+        """Delete the stored files of these partitions of `asset_key`; returns the partitions that had one."""
+        folder = self._base_path.joinpath(*asset_key.path)
+        removed = []
+        for partition_key in partition_keys:
+            path = self._with_extension(folder / partition_key)
+            try:
+                with storage_errors("remove", path):
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed.append(partition_key)
+        return removed
+
     def load_stored(self, asset_key: dg.AssetKey):
-        """The currently stored value of an unpartitioned asset, or None if it was never stored; lets an asset
-        compare itself with its previous version (e.g. to keep category ids stable across refits)."""
+        """The currently stored value of an unpartitioned asset, or None if it was never stored or is corrupt; lets
+        an asset compare itself with its previous version (e.g. to keep category ids stable across refits).
+
+        A corrupt previous version is only reported: failing here would leave the asset unable to rebuild itself.
+        """
         path = self._with_extension(self._base_path.joinpath(*asset_key.path))
         try:
             return self.read(path)
         except FileNotFoundError:
+            return None
+        except CorruptArtifactError as error:
+            dg.get_dagster_logger().warning(
+                f"{asset_key.to_user_string()}: the previous version cannot be read and is ignored: {error}"
+            )
             return None
 
 
@@ -123,11 +179,11 @@ class ParquetIOManager(PartitionDictIOManager):
 
     def serialize(self, obj: pd.DataFrame) -> bytes:
         buffer = io.BytesIO()
-        obj.to_parquet(buffer, index=False)
+        obj.to_parquet(buffer, index=False, write_page_checksum=True)
         return buffer.getvalue()
 
     def deserialize(self, data: bytes) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(data))
+        return pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
 
 
 class ArtifactIOManager(PartitionDictIOManager):

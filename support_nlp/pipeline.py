@@ -19,6 +19,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.twcs import ParsedSource
+from support_nlp.day_origins import remove_stale_days
+from support_nlp.local_instance import fail_orphaned_runs
 from support_nlp.partitions import daily_partitions
 
 # Dagster's console logger prints every DEBUG engine event; progress lines are INFO.
@@ -56,6 +58,7 @@ def run_pipeline(
 ) -> PipelineResult:
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed)
+    remove_stale_days(defs, instance, parsed, report)
     kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
     report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
@@ -116,7 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     from support_nlp.definitions import defs
 
     started = time.perf_counter()
-    result = run_pipeline(defs, dg.DagsterInstance.get(), report=lambda line: print(line, flush=True))
+    instance = dg.DagsterInstance.get()
+    fail_orphaned_runs(instance)
+    result = run_pipeline(defs, instance, report=lambda line: print(line, flush=True))
     print(summary(result))
     print(
         f"\nTotal {time.perf_counter() - started:,.1f} s. Runs are recorded in $DAGSTER_HOME: `make ui` to browse them."

@@ -60,7 +60,7 @@ class EmbeddingModel(dg.ConfigurableResource):
         # One cache object per run: segments it has read stay in memory for the run's later days.
         if self.cache_path:
             options = s3_storage_options(self.cache_path, self.endpoint_url, self.region)
-            self._cache = EmbeddingCache(UPath(self.cache_path, **options))
+            self._cache = EmbeddingCache(UPath(self.cache_path, **options), warn=context.log.warning)
 
     def encoder(self) -> Encoder:
         return load_encoder(self.model, self.backend, self.device, self.batch_size, self.export_dir)

@@ -12,6 +12,7 @@ from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_m
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
+from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
 
@@ -87,7 +88,7 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
-    required_resource_keys={"artifact_io_manager"},
+    required_resource_keys={"artifact_io_manager", "tweet_source"},
     check_specs=check_specs(
         "cluster_labels",
         {
@@ -111,7 +112,12 @@ def cluster_labels(
     (which win over generated ones) carry over across refits."""
     started = time.perf_counter()
     category_map = load_category_map(config.category_map)
-    tweets, batch = aligned_training_set(config.select(clean_text), config.select(embeddings))
+    # Only days the current source still holds: a stored day it has dropped would otherwise train on forever.
+    days = training_days(context, embeddings.keys(), context.resources.tweet_source.parse())
+    tweets, batch = aligned_training_set(
+        config.select({day: clean_text[day] for day in days.usable if day in clean_text}),
+        config.select({day: embeddings[day] for day in days.usable}),
+    )
     context.log.info(f"clustering {len(batch):,} tweets from {tweets['day'].nunique()} days")
     model = fit_categories(
         batch.vectors,
@@ -141,6 +147,7 @@ def cluster_labels(
         "silhouette_sample": model.silhouette,
         "tweets": len(batch),
         "days": [tweets["day"].min(), tweets["day"].max()],
+        "days_by_origin": dg.MetadataValue.json(days.summary()),
         "embedding_model": batch.model,
         "categories": dg.MetadataValue.md(categories_markdown(model)),
         "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c["size"] for c in model.categories])),

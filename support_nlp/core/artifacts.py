@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import numpy as np
 
@@ -31,6 +32,11 @@ def artifact_to_bytes(artifact) -> bytes:
 
 
 def artifact_from_bytes(data: bytes):
+    # np.load reads each array's exact byte count and may stop before zipfile reaches the member's end, where it
+    # compares the CRC-32: a flipped bit in the data would come back as a wrong value instead of an error.
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if (damaged := archive.testzip()) is not None:
+            raise ValueError(f"the CRC-32 of {damaged} does not match its content")
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         header = json.loads(str(archive[HEADER_KEY]))
         arrays = {name: archive[name] for name in archive.files if name != HEADER_KEY}

@@ -11,6 +11,9 @@ modified once written: `store` adds one new segment per shard it touches, writte
 after its content, so concurrent writers cannot corrupt each other and a crash costs at most a later miss.
 A shard that has gathered more than COMPACT_AFTER_SEGMENTS segments is merged into one when next written.
 
+A segment whose bytes do not decode, or whose content no longer matches the hash in its name, is a miss: it is
+reported, removed, and its texts are embedded and stored again. The cache is only a speed-up; it never stops a step.
+
 A cache hit returns the stored vector bit for bit, which is what keeps a re-materialized day identical even
 when its texts are recomputed in different company (batched backends differ at the 1e-7 level then).
 """
@@ -19,17 +22,27 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from upath import UPath
 
-from support_nlp.core.storage import is_local, list_names, storage_errors, write_atomically
+from support_nlp.core.storage import (
+    CorruptArtifactError,
+    StorageError,
+    decoding,
+    is_local,
+    list_names,
+    storage_errors,
+    write_atomically,
+)
 
 SHARD_DIGITS = 1
 COMPACT_AFTER_SEGMENTS = 32
 SEGMENT_SUFFIX = ".npz"
+LOG = logging.getLogger(__name__)
 
 
 def text_key(text: str) -> bytes:
@@ -52,6 +65,14 @@ def _segment_bytes(keys: np.ndarray, vectors: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _segment_arrays(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as segment:
+        keys, vectors = segment["keys"], segment["vectors"]
+    if _segment_name(keys, vectors) != name:
+        raise ValueError("its content does not match the SHA-256 in its name")
+    return keys, vectors
+
+
 def _segment_name(keys: np.ndarray, vectors: np.ndarray) -> str:
     # Named after the content: writing the same entries twice (a retried run) yields one file, not two.
     digest = hashlib.sha256(keys.tobytes())
@@ -66,8 +87,9 @@ class EmbeddingCache:
     each segment once; segments written meanwhile by other processes are picked up at the next lookup.
     """
 
-    def __init__(self, root: UPath | str):
+    def __init__(self, root: UPath | str, warn: Callable[[str], None] = LOG.warning):
         self.root = UPath(root)
+        self.warn = warn
         self._vectors: dict[str, dict[bytes, np.ndarray]] = {}
         self._segments_read: dict[str, set[str]] = {}
 
@@ -119,8 +141,23 @@ class EmbeddingCache:
             except FileNotFoundError:
                 # Merged away by another process between listing and reading; the merged segment holds it.
                 continue
-            with np.load(io.BytesIO(data), allow_pickle=False) as segment:
-                self._remember(encoder_id, shard, name, segment["keys"], segment["vectors"])
+            try:
+                with decoding(path):
+                    keys, vectors = _segment_arrays(data, name)
+            except CorruptArtifactError as error:
+                seen.add(f"{shard}/{name}")
+                self._discard(path, error)
+                continue
+            self._remember(encoder_id, shard, name, keys, vectors)
+
+    def _discard(self, path: UPath, error: CorruptArtifactError) -> None:
+        """Report a corrupt segment and remove it; its entries are stored again as new segments once re-embedded."""
+        try:
+            with storage_errors("remove", path):
+                path.unlink(missing_ok=True)
+        except StorageError as removal_error:
+            error = f"{error} (and it could not be removed: {removal_error})"
+        self.warn(f"embedding cache: {error}; its texts count as misses and are embedded and stored again")
 
     def _remember(self, encoder_id: str, shard: str, name: str, keys: np.ndarray, vectors: np.ndarray) -> None:
         known = self._vectors.setdefault(encoder_id, {})

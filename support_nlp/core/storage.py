@@ -50,6 +50,11 @@ class StorageError(OSError):
     """An artifact could not be written or read; the message names the object and the endpoint."""
 
 
+class CorruptArtifactError(ValueError):
+    """Stored bytes that do not decode (truncated, bit-flipped, or another format under the name); the message names
+    the object. Unlike a StorageError it is permanent: reading again returns the same bytes."""
+
+
 def is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
@@ -75,6 +80,19 @@ def storage_errors(action: str, path: UPath) -> Iterator[None]:
         raise
     except Exception as error:
         raise StorageError(f"could not {action} {describe_location(path)}: {type(error).__name__}: {error}") from error
+
+
+@contextlib.contextmanager
+def decoding(path: UPath) -> Iterator[None]:
+    """Re-raise any failure to decode the bytes read from `path` as a CorruptArtifactError naming it.
+
+    Decoders fail in their own words (BadZipFile, ArrowInvalid, EOFError, KeyError on a missing array, ...), none
+    of which says which object was being decoded.
+    """
+    try:
+        yield
+    except Exception as error:
+        raise CorruptArtifactError(f"{describe_location(path)} is corrupt: {type(error).__name__}: {error}") from error
 
 
 def write_atomically(path: UPath, data: bytes) -> None:
