@@ -49,7 +49,7 @@ system-deps:
 
 # The instance, its SQLite tables created once under a lock before any run opens them: two `make run` on a fresh
 # home would otherwise both create them and one would fail. Run monitoring is on (support_nlp/local_instance.py).
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml: | $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
 	flock $(DAGSTER_HOME)/.create.lock $(BIN)/python -m support_nlp.local_instance $(DAGSTER_HOME)
 
