@@ -14,8 +14,9 @@ import pytest
 from upath import UPath
 
 from support_nlp.core import embedding_cache
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, EmbeddingBatch
+from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.storage import CorruptArtifactError
 from support_nlp.io_managers import ArtifactIOManager, ParquetIOManager
 from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions

@@ -16,7 +16,8 @@ from support_nlp.core import storage
 from support_nlp.core.artifacts import HEADER_KEY, artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
 from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME, EmbeddingBatch
+from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.storage import write_atomically
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
 from support_nlp_tests.test_categories import real_training_set
