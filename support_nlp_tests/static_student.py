@@ -1,14 +1,12 @@
 """A static student distilled from the fast encoder on real tweets of the bundled sample, shared by the student and
-cascade tests: both build it in the same folder of the session's temp root, so the second build is a cache hit."""
-
-from pathlib import Path
+cascade tests. Like the ONNX export the tests use, it is kept in the user's cache folder: the first run distils it
+(every vocabulary token through the teacher, tens of seconds), later runs and the other module reuse it."""
 
 import pandas as pd
-import pytest
 
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
-from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student
+from support_nlp.core.encoders.static_backend import StaticEncoder, default_student_root, distil_student
 from support_nlp.core.text import clean_text
 
 FIT_TEXTS = 1500
@@ -25,9 +23,5 @@ def teacher() -> OnnxEncoder:
     return load_encoder(BUNDLED_MODEL_NAME, "onnx", "cpu")
 
 
-def student_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp() / "static-students"
-
-
-def build_student(tmp_path_factory: pytest.TempPathFactory, fit_texts: list[str]) -> StaticEncoder:
-    return StaticEncoder(distil_student(teacher(), fit_texts, student_root(tmp_path_factory)))
+def build_student(fit_texts: list[str]) -> StaticEncoder:
+    return StaticEncoder(distil_student(teacher(), fit_texts, default_student_root()))

@@ -26,8 +26,8 @@ def splits(real_inbound) -> tuple[pd.DataFrame, list[str], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory, splits):
-    return build_student(tmp_path_factory, splits[0]["text"].tolist())
+def student(splits):
+    return build_student(splits[0]["text"].tolist())
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, dispatch, load_encoder, static_backend
-from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, student_root, teacher
+from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
 HELD_OUT_TEXTS = 300
 
@@ -26,8 +26,8 @@ def held_out_texts(real_texts) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def student(tmp_path_factory, fit_texts):
-    return build_student(tmp_path_factory, fit_texts)
+def student(fit_texts):
+    return build_student(fit_texts)
 
 
 @pytest.fixture(scope="module")
@@ -70,20 +70,19 @@ def test_the_identity_names_the_recipe_the_teacher_and_the_fit_sample(student, f
     assert static_backend.fit_digest(fit_texts[:-1]) != digest
 
 
-def test_a_second_build_reuses_the_distilled_student(tmp_path_factory, student, fit_texts, monkeypatch):
+def test_a_second_build_reuses_the_distilled_student(student, fit_texts, monkeypatch):
     def distil_again(*args):
         raise AssertionError("distilled again although the student is cached")
 
     monkeypatch.setattr(static_backend, "_distil_into", distil_again)
-    root = student_root(tmp_path_factory)
+    root = static_backend.default_student_root()
     folder = static_backend.distil_student(teacher(), fit_texts, root)
     assert static_backend.StaticEncoder(folder).identity == student.identity
     assert static_backend.student_folder(teacher(), fit_texts[:-1], root) != folder
 
 
-def test_the_static_backend_is_selectable_and_uses_its_fit_sample(tmp_path_factory, student, fit_texts, monkeypatch):
+def test_the_static_backend_is_selectable_and_uses_its_fit_sample(student, fit_texts, monkeypatch):
     monkeypatch.setattr(static_backend, "default_fit_texts", lambda: fit_texts)
-    monkeypatch.setattr(static_backend, "default_student_root", lambda: student_root(tmp_path_factory))
     dispatch._static_encoder.cache_clear()
     try:
         assert load_encoder(BUNDLED_MODEL_NAME, "static").identity == student.identity
