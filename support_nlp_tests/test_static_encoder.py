@@ -53,7 +53,7 @@ def test_student_vectors_are_deterministic_and_do_not_depend_on_the_other_texts(
 
 def test_student_vectors_point_where_the_teachers_do_on_held_out_tweets(student_vectors, held_out_texts):
     cosines = (student_vectors * embed_texts(held_out_texts, teacher())).sum(axis=1)
-    # Measured ~0.7 with this fit sample (docs/performance.md); a pooling or projection mistake gives ~0 or worse.
+    # Measured 0.67 with this fit sample (docs/performance.md); a pooling or projection mistake gives ~0 or worse.
     assert cosines.mean() >= 0.55
 
 
