@@ -29,7 +29,7 @@ import pandas as pd
 
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.built_folder import build_once, keyed_folder, library_versions
-from support_nlp.core.encoders.onnx_runtime import TOKENIZER_FILE, OnnxEncoder
+from support_nlp.core.encoders.onnx_runtime import TOKENIZER_FILE, OnnxEncoder, default_export_root
 from support_nlp.core.progress import Progress
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ DEFAULT_FIT_SEED = 0
 
 
 def default_student_root() -> Path:
-    from support_nlp.core.encoders.onnx_runtime import default_export_root
-
     return default_export_root().with_name("static")
 
 
