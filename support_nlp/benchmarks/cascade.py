@@ -1,0 +1,240 @@
+"""The static student and the cascade against the all-transformer path, on real tweets.
+
+    python -m support_nlp.benchmarks.cascade [--quick] [--target-agreement 0.97] [--work-dir DIR]
+
+Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
+- the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
+  training (student fit, categories, classifiers), calibration (the escalation threshold) and evaluation texts;
+- /work/shared/datasets/twcs_inbound_texts_6000 (first customer messages drawn from the whole twcs.csv by another
+  author; texts also in the bundled sample's training or calibration texts removed): a second evaluation set;
+- for the student's throughput only, additionally every distinct inbound text of /work/shared/datasets/twcs_real.
+
+Reference ("all-transformer"): the int8 ONNX encoder (the product's CPU path) and a classifier trained on its
+vectors of the training texts, labels from `fit_categories` (default configuration) on those vectors. Two student
+classifiers are compared: the transformer's own classifier applied to student vectors (they share a space) and one
+trained on student vectors with the same labels. Agreement is the share of evaluation texts whose label (the
+classifier's top category, no confidence floor) equals the all-transformer label. The cascade re-embeds escalated
+texts with the teacher without any cache, so its timing includes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from support_nlp.benchmarks.performance import Cost, machine_description, timed
+from support_nlp.core.cascade import Cascade, calibrate_cascade
+from support_nlp.core.categories import fit_categories
+from support_nlp.core.classifier import ClassifierModel, train_classifier
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
+from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student
+from support_nlp.core.text import clean_text
+from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
+
+SHARED_DATASETS = Path("/work/shared/datasets")
+EXTERNAL_INBOUND = SHARED_DATASETS / "twcs_inbound_texts_6000" / "test_set.csv"
+TWCS_REAL = SHARED_DATASETS / "twcs_real"
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    training_texts: int
+    calibration_texts: int
+    evaluation_texts: int  # per evaluation set
+    target_agreement: float
+    work_dir: Path
+
+
+@dataclass(frozen=True)
+class Split:
+    texts: list[str]
+    days: np.ndarray
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One way of labelling one evaluation set."""
+
+    evaluation_set: str
+    method: str
+    texts: int
+    cost: Cost
+    peak_rss_mib: float
+    agreement: float
+    escalated_share: float | None = None
+
+
+def _distinct_cleaned(texts: pd.Series, days: pd.Series | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({"text": texts.map(clean_text), "day": days if days is not None else ""})
+    return frame[frame["text"] != ""].drop_duplicates("text").reset_index(drop=True)
+
+
+def bundled_inbound() -> pd.DataFrame:
+    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False)
+    inbound = sample[sample["inbound"] == "True"]
+    days = pd.to_datetime(inbound["created_at"], format=CREATED_AT_FORMAT, utc=True).dt.strftime("%Y-%m-%d")
+    return _distinct_cleaned(inbound["text"], days)
+
+
+def external_inbound() -> list[str]:
+    return _distinct_cleaned(pd.read_csv(EXTERNAL_INBOUND, dtype=str, keep_default_na=False)["text"])["text"].tolist()
+
+
+def twcs_real_inbound() -> list[str]:
+    frames = [pd.read_csv(path, dtype=str, keep_default_na=False) for path in sorted(TWCS_REAL.glob("*.csv*"))]
+    texts = pd.concat([frame.loc[frame["inbound"] == "True", "text"] for frame in frames], ignore_index=True)
+    return _distinct_cleaned(texts)["text"].tolist()
+
+
+def split_bundled(inbound: pd.DataFrame, settings: Settings) -> tuple[Split, Split, Split]:
+    order = np.random.default_rng(SEED).permutation(len(inbound))
+    bounds = np.cumsum([settings.training_texts, settings.calibration_texts, settings.evaluation_texts])
+    if bounds[-1] > len(inbound):
+        raise ValueError(f"the bundled sample has {len(inbound)} distinct inbound texts, fewer than {bounds[-1]}")
+    parts = np.split(order[: bounds[-1]], bounds[:-1])
+    return tuple(Split(inbound["text"].iloc[rows].tolist(), inbound["day"].to_numpy()[rows]) for rows in parts)
+
+
+def agreement(predictions: pd.DataFrame, reference: pd.DataFrame) -> float:
+    return float((predictions["category_id"].to_numpy() == reference["category_id"].to_numpy()).mean())
+
+
+def train_reference(training: Split, teacher, teacher_cache: EmbeddingCache) -> tuple[ClassifierModel, np.ndarray]:
+    vectors = embed_texts(training.texts, teacher, cache=teacher_cache)
+    tweets = pd.DataFrame(
+        {"text": training.texts, "text_clean": training.texts, "language": "unknown", "brand": "unknown"}
+    )
+    categories = fit_categories(vectors, np.arange(len(vectors)), tweets, embedding_model=teacher.identity)
+    classifier = train_classifier(vectors, categories.labels, training.days, categories.names, teacher.identity)
+    return classifier, categories.labels
+
+
+def evaluate(
+    name: str,
+    texts: list[str],
+    teacher,
+    teacher_classifier: ClassifierModel,
+    cascades: dict[str, Cascade],
+) -> list[Measured]:
+    def all_transformer() -> pd.DataFrame:
+        return teacher_classifier.predict(embed_texts(texts, teacher), 0.0)
+
+    reference, cost, peak = timed(all_transformer)
+    results = [Measured(name, "all-transformer (int8 ONNX)", len(texts), cost, peak, 1.0)]
+    for method, cascade in cascades.items():
+        student_only = Cascade(cascade.student, teacher, cascade.student_classifier, teacher_classifier, 0.0)
+        for label, runner in ((f"student alone, {method}", student_only), (f"cascade, {method}", cascade)):
+            labels, cost, peak = timed(lambda runner=runner: runner.label(texts))
+            results.append(
+                Measured(
+                    name,
+                    label,
+                    len(texts),
+                    cost,
+                    peak,
+                    agreement(labels.predictions, reference),
+                    labels.escalated_share if runner is cascade else None,
+                )
+            )
+    return results
+
+
+def throughput(encoder, texts: list[str]) -> tuple[float, Cost]:
+    _, cost, _ = timed(lambda: encoder.encode(texts))
+    return len(texts) / cost.wall_s, cost
+
+
+def report(results: list[Measured]) -> str:
+    lines = [
+        "| evaluation set | method | texts | wall s | CPU s | texts/s | texts/CPU-s | peak RSS MiB | agreement "
+        "| escalated |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        escalated = "-" if r.escalated_share is None else f"{r.escalated_share:.1%}"
+        lines.append(
+            f"| {r.evaluation_set} | {r.method} | {r.texts:,} | {r.cost.wall_s:.2f} | {r.cost.cpu_s:.2f} | "
+            f"{r.texts / r.cost.wall_s:,.0f} | {r.texts / r.cost.cpu_s:,.0f} | {r.peak_rss_mib:,.0f} | "
+            f"{r.agreement:.1%} | {escalated} |"
+        )
+    return "\n".join(lines)
+
+
+def run(settings: Settings) -> None:
+    print(machine_description())
+    teacher = load_encoder(BUNDLED_MODEL_NAME, "onnx", "cpu")
+    teacher_cache = EmbeddingCache(settings.work_dir / "embedding_cache")
+    bundled = bundled_inbound()
+    training, calibration, bundled_evaluation = split_bundled(bundled, settings)
+    seen = set(training.texts) | set(calibration.texts)
+    external = [text for text in external_inbound() if text not in seen][: settings.evaluation_texts]
+
+    folder, cost, peak = timed(
+        lambda: distil_student(teacher, training.texts, settings.work_dir / "students", teacher_cache)
+    )
+    student = StaticEncoder(folder)
+    print(f"student {student.identity}: ready in {cost.wall_s:.1f} s wall (0 if cached), {student.description}")
+
+    teacher_classifier, labels = train_reference(training, teacher, teacher_cache)
+    student_classifier = train_classifier(
+        embed_texts(training.texts, student), labels, training.days, teacher_classifier.category_names, student.identity
+    )
+    print(f"categories: {len(teacher_classifier.classes)} from {len(training.texts):,} training texts")
+    cascades = {}
+    for method, classifier in (
+        ("transformer's classifier", teacher_classifier),
+        ("student's own classifier", student_classifier),
+    ):
+        cascades[method] = calibrate_cascade(
+            student,
+            teacher,
+            classifier,
+            teacher_classifier,
+            calibration.texts,
+            settings.target_agreement,
+            teacher_cache,
+        )
+        print(
+            f"{method}: escalate below confidence {cascades[method].escalate_below:.3f} "
+            f"(target {settings.target_agreement:.0%} on {len(calibration.texts):,} calibration texts)"
+        )
+
+    every_real_text = list(dict.fromkeys([*bundled["text"], *external_inbound(), *twcs_real_inbound()]))
+    student_rate, student_cost = throughput(student, every_real_text)
+    print(
+        f"student throughput: {len(every_real_text):,} distinct real texts in {student_cost.wall_s:.2f} s wall, "
+        f"{student_cost.cpu_s:.2f} s CPU: {student_rate:,.0f} texts/s, "
+        f"{len(every_real_text) / student_cost.cpu_s:,.0f} texts/CPU-s"
+    )
+    results = [
+        *evaluate("bundled sample, held out", bundled_evaluation.texts, teacher, teacher_classifier, cascades),
+        *evaluate("twcs_inbound_texts_6000", external, teacher, teacher_classifier, cascades),
+    ]
+    print(report(results))
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller splits (minutes less of teacher time)")
+    parser.add_argument("--target-agreement", type=float, default=0.97)
+    parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
+    args = parser.parse_args(argv)
+    sizes = (3000, 1000, 1000) if args.quick else (8000, 2000, 3000)
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cascade-benchmark-"))
+    return Settings(*sizes, target_agreement=args.target_agreement, work_dir=work_dir)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The static student: a sentence-transformer distilled into one vector per vocabulary token, no neural network at
+run time (the model2vec idea, fitted to a corpus like tokenlearn).
+
+Distillation (`distil_student`), once per teacher, fit sample and library versions, cached on disk:
+1. every token of the teacher's vocabulary, alone between the tokenizer's special tokens, is embedded by the
+   teacher (the int8 ONNX encoder): one teacher vector per token;
+2. token weights a / (a + p(token)) from the token frequencies p of the fit texts (SIF weights: frequent tokens
+   such as "the" or "?" say little about a tweet's topic; tokens unseen in the fit texts weigh 1);
+3. the weighted mean of a fit text's token vectors is regressed onto the teacher's vector of that text by ridge
+   least squares (a linear map plus an offset), so student vectors live in the teacher's space.
+The map is folded into the token vectors (a weighted mean commutes with a linear map), so encoding a text is a
+tokenization, a gather and a weighted sum: `tokenizers`' batch encoder and `np.add.reduceat` over chunks of texts.
+
+A text's vector depends on that text alone. The fit sample is explicit (`distil_student` takes the texts) and part
+of the cache key and of the encoder identity, so the same texts always give the same student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from itertools import chain
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders.built_folder import build_once, keyed_folder, library_versions
+from support_nlp.core.encoders.onnx_runtime import TOKENIZER_FILE, OnnxEncoder, default_export_root
+from support_nlp.core.progress import Progress
+
+if TYPE_CHECKING:
+    from support_nlp.core.embedding_cache import EmbeddingCache
+
+RECIPE_VERSION = "1"
+DESCRIPTION_FILE = "student.json"
+ARRAYS_FILE = "student.npz"
+LIBRARIES = ("tokenizers", "numpy", "onnxruntime")
+# SIF's smoothing constant (a token as frequent as 1 in 100 tokens of the fit texts gets half weight) and the ridge
+# penalty relative to the mean feature variance: chosen among 1e-4..1e-2 and 1e-3..1 by the mean cosine to the
+# teacher on distinct held-out tweets of the bundled sample (docs/performance.md).
+SIF_SMOOTHING = 1e-2
+RIDGE_PENALTY = 1e-2
+# Texts per pooling step: bounds the gathered (tokens x dimension) block to ~40 MB for tweets.
+ENCODE_CHUNK_ROWS = 1024
+# Held-out cosine to the teacher still rose from 4,000 to 8,000 fit texts; the teacher embeds them once.
+DEFAULT_FIT_ROWS = 8000
+DEFAULT_FIT_SEED = 0
+
+
+def default_student_root() -> Path:
+    return default_export_root().with_name("static")
+
+
+def fit_digest(fit_texts: list[str]) -> str:
+    digest = hashlib.sha256()
+    for text in fit_texts:
+        digest.update(text.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED) -> list[str]:
+    """A seeded sample of the distinct cleaned inbound tweets of the bundled real twcs sample."""
+    from support_nlp.core.text import clean_text
+    from support_nlp.core.twcs import BUNDLED_SAMPLE
+
+    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "text"])
+    cleaned = sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
+    chosen = np.random.default_rng(seed).choice(len(cleaned), size=min(rows, len(cleaned)), replace=False)
+    return [cleaned[row] for row in np.sort(chosen)]
+
+
+def student_folder(teacher: OnnxEncoder, fit_texts: list[str], root: Path) -> Path:
+    key = {
+        "teacher": teacher.identity,
+        "teacher_export": teacher.folder.name,
+        "recipe": RECIPE_VERSION,
+        "libraries": library_versions(LIBRARIES),
+        "fit_texts": fit_digest(fit_texts),
+    }
+    return keyed_folder(root, f"{teacher.model}-static", key)
+
+
+def distil_student(teacher: OnnxEncoder, fit_texts: list[str], root: Path, cache: EmbeddingCache | None = None) -> Path:
+    """The folder of the student of `teacher` fitted on `fit_texts`, distilling it if it does not exist yet.
+
+    `cache` (optional) serves and keeps the teacher's vectors of the fit texts."""
+    if not fit_texts:
+        raise ValueError("distilling a student needs fit texts")
+
+    def distil(staging: Path) -> None:
+        _distil_into(staging, teacher, fit_texts, cache)
+
+    return build_once(student_folder(teacher, fit_texts, root), DESCRIPTION_FILE, distil)
+
+
+def _tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def _single_token_inputs(tokenizer) -> list[list[int]]:
+    """Each vocabulary token between the special tokens the tokenizer puts around a text."""
+    probe_with = tokenizer.encode("a").ids
+    probe = tokenizer.encode("a", add_special_tokens=False).ids
+    start = next(i for i in range(len(probe_with)) if probe_with[i : i + len(probe)] == probe)
+    prefix, suffix = probe_with[:start], probe_with[start + len(probe) :]
+    return [[*prefix, token, *suffix] for token in range(tokenizer.get_vocab_size())]
+
+
+def _token_ids(tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All texts' token ids end to end, and each text's token count."""
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+    lengths = np.fromiter((len(encoding.ids) for encoding in encodings), dtype=np.int64, count=len(texts))
+    ids = np.fromiter(chain.from_iterable(encoding.ids for encoding in encodings), dtype=np.int64, count=lengths.sum())
+    return ids, lengths
+
+
+def _weighted_sums(token_rows: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per text, the sum of `token_rows` over its tokens; zero for a text without tokens."""
+    sums = np.zeros((len(lengths), token_rows.shape[1]), dtype=np.float32)
+    present = lengths > 0
+    if present.any():
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[present]
+        sums[present] = np.add.reduceat(token_rows[ids], starts, axis=0)
+    return sums
+
+
+def _distil_into(folder: Path, teacher: OnnxEncoder, fit_texts: list[str], cache: EmbeddingCache | None) -> None:
+    tokenizer = _tokenizer(teacher.folder / TOKENIZER_FILE)
+    token_vectors = teacher.encode_token_ids(_single_token_inputs(tokenizer))
+
+    ids, lengths = _token_ids(tokenizer, fit_texts)
+    counts = np.bincount(ids, minlength=len(token_vectors))
+    weights = (SIF_SMOOTHING / (SIF_SMOOTHING + counts / counts.sum())).astype(np.float32)
+    weight_sums = _weighted_sums(weights[:, None], ids, lengths)
+    features = _weighted_sums(token_vectors * weights[:, None], ids, lengths) / np.maximum(weight_sums, 1e-12)
+    targets = embed_texts(fit_texts, teacher, cache=cache)
+
+    # Ridge with an unpenalised offset: centre both sides, solve the normal equations, recover the offset.
+    feature_mean, target_mean = features.mean(axis=0), targets.mean(axis=0)
+    centred = (features - feature_mean).astype(np.float64)
+    gram = centred.T @ centred
+    penalty = RIDGE_PENALTY * np.trace(gram) / len(gram)
+    projection = np.linalg.solve(gram + penalty * np.eye(len(gram)), centred.T @ (targets - target_mean))
+    offset = target_mean - feature_mean @ projection
+
+    fitted = features @ projection + offset
+    fitted /= np.linalg.norm(fitted, axis=1, keepdims=True)
+    np.savez(
+        folder / ARRAYS_FILE,
+        weighted_token_vectors=((token_vectors @ projection) * weights[:, None]).astype(np.float32),
+        token_weights=weights,
+        offset=offset.astype(np.float32),
+    )
+    shutil.copy(teacher.folder / TOKENIZER_FILE, folder / TOKENIZER_FILE)
+    description = {
+        "model": teacher.model,
+        "teacher": teacher.identity,
+        "dimension": int(token_vectors.shape[1]),
+        "recipe": RECIPE_VERSION,
+        "fit_texts": len(fit_texts),
+        "fit_digest": fit_digest(fit_texts),
+        "fit_mean_cosine_to_teacher": round(float((fitted * targets).sum(axis=1).mean()), 4),
+        "vocabulary_tokens": len(token_vectors),
+        "tokens_seen_in_fit_texts": int((counts > 0).sum()),
+    }
+    (folder / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))
+
+
+class StaticEncoder:
+    """Unit-length float32 vectors from the distilled token vectors; see the module docstring."""
+
+    def __init__(self, folder: Path):
+        description = json.loads((folder / DESCRIPTION_FILE).read_text())
+        self.description = description
+        self.model = description["model"]
+        self.dimension = int(description["dimension"])
+        teacher_kind = description["teacher"].split("|", 1)[1]
+        self.identity = f"{self.model}|static-r{RECIPE_VERSION}-from-{teacher_kind}-fit-{description['fit_digest']}"
+        self._tokenizer = _tokenizer(folder / TOKENIZER_FILE)
+        with np.load(folder / ARRAYS_FILE) as arrays:
+            self._weighted_token_vectors = arrays["weighted_token_vectors"]
+            self._token_weights = arrays["token_weights"][:, None]
+            self._offset = arrays["offset"]
+
+    def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), ENCODE_CHUNK_ROWS):
+            chunk = texts[start : start + ENCODE_CHUNK_ROWS]
+            ids, lengths = _token_ids(self._tokenizer, chunk)
+            weight_sums = _weighted_sums(self._token_weights, ids, lengths)
+            # A text without tokens gets the offset alone: the fitted map's answer for "no evidence".
+            pooled = _weighted_sums(self._weighted_token_vectors, ids, lengths) / np.maximum(weight_sums, 1e-12)
+            vectors[start : start + len(chunk)] = pooled + self._offset
+            if progress:
+                progress.advance(len(chunk))
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -1,0 +1,91 @@
+"""The static student encoder, distilled from the fast encoder and fitted on real tweets."""
+
+import numpy as np
+import pytest
+
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, dispatch, load_encoder, static_backend
+from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
+
+HELD_OUT_TEXTS = 300
+
+
+@pytest.fixture(scope="module")
+def real_texts(real_inbound) -> list[str]:
+    return distinct_cleaned(real_inbound)["text"].tolist()
+
+
+@pytest.fixture(scope="module")
+def fit_texts(real_texts) -> list[str]:
+    return real_texts[:FIT_TEXTS]
+
+
+@pytest.fixture(scope="module")
+def held_out_texts(real_texts) -> list[str]:
+    return real_texts[-HELD_OUT_TEXTS:]
+
+
+@pytest.fixture(scope="module")
+def student(fit_texts):
+    return build_student(fit_texts)
+
+
+@pytest.fixture(scope="module")
+def student_vectors(student, held_out_texts) -> np.ndarray:
+    return student.encode(held_out_texts)
+
+
+def test_student_gives_unit_float32_vectors_in_the_teachers_dimension(student, student_vectors, held_out_texts):
+    assert student.dimension == teacher().dimension
+    assert student_vectors.shape == (len(held_out_texts), student.dimension)
+    assert student_vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(student_vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_student_vectors_are_deterministic_and_do_not_depend_on_the_other_texts(
+    student, student_vectors, held_out_texts
+):
+    np.testing.assert_array_equal(student.encode(held_out_texts), student_vectors)
+    odd_ones = student.encode(held_out_texts[1::2][::-1])
+    np.testing.assert_array_equal(odd_ones, student_vectors[1::2][::-1])
+    np.testing.assert_array_equal(student.encode([held_out_texts[7]])[0], student_vectors[7])
+
+
+def test_student_vectors_point_where_the_teachers_do_on_held_out_tweets(student_vectors, held_out_texts):
+    cosines = (student_vectors * embed_texts(held_out_texts, teacher())).sum(axis=1)
+    # Measured 0.67 with this fit sample (docs/performance.md); a pooling or projection mistake gives ~0 or worse.
+    assert cosines.mean() >= 0.55
+
+
+def test_a_text_without_tokens_still_gets_a_unit_vector(student):
+    vectors = student.encode(["", "my order never arrived"])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_identity_names_the_recipe_the_teacher_and_the_fit_sample(student, fit_texts):
+    digest = static_backend.fit_digest(fit_texts)
+    assert student.identity == (
+        f"{BUNDLED_MODEL_NAME}|static-r{static_backend.RECIPE_VERSION}-from-onnx-int8-r1-fit-{digest}"
+    )
+    assert static_backend.fit_digest(fit_texts[:-1]) != digest
+
+
+def test_a_second_build_reuses_the_distilled_student(student, fit_texts, monkeypatch):
+    def distil_again(*args):
+        raise AssertionError("distilled again although the student is cached")
+
+    monkeypatch.setattr(static_backend, "_distil_into", distil_again)
+    root = static_backend.default_student_root()
+    folder = static_backend.distil_student(teacher(), fit_texts, root)
+    assert static_backend.StaticEncoder(folder).identity == student.identity
+    assert static_backend.student_folder(teacher(), fit_texts[:-1], root) != folder
+
+
+def test_the_static_backend_is_selectable_and_uses_its_fit_sample(student, fit_texts, monkeypatch):
+    monkeypatch.setattr(static_backend, "default_fit_texts", lambda: fit_texts)
+    dispatch._static_encoder.cache_clear()
+    try:
+        assert load_encoder(BUNDLED_MODEL_NAME, "static").identity == student.identity
+    finally:
+        dispatch._static_encoder.cache_clear()
+    assert load_encoder(BUNDLED_MODEL_NAME, "auto", "cpu").identity.endswith("onnx-int8-r1")
