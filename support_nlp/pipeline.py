@@ -87,10 +87,17 @@ def run_pipeline(
 
 def summary(result: PipelineResult) -> str:
     categories = result.categories
-    lines = [f"\nCategories found: {categories.k} (silhouette on a sample {categories.silhouette:.3f})"]
+    clustered = len(categories.tweet_ids) + len(categories.outlier_ids)
+    lines = [
+        "\nMessage kinds of the training tweets: "
+        + ", ".join(f"{kind} {share:.1%}" for kind, share in categories.message_kinds.items()),
+        f"Categories found: {categories.k} in {clustered:,} thread-opening issue messages"
+        f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other",
+    ]
     for c in sorted(categories.categories, key=lambda c: -c["size"]):
         keywords = ", ".join(word for word, _ in c["keywords"][:6])
-        lines.append(f"  [{c['id']:>2}] {c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
+        language = f"[{c['language_group']}] " if c.get("language_group", "en") != "en" else ""
+        lines.append(f"  [{c['id']:>2}] {language + c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import ClusteringConfig, fit_categories
+from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories, k_candidates
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
@@ -45,7 +45,6 @@ from support_nlp.core.text import clean_text
 DATA = Path(__file__).parent / "data"
 DEFAULT_CACHE = Path(os.environ.get("SUPPORT_NLP_HOME", ".support_nlp")) / "benchmark_cache"
 SAMPLING_SEED = 0
-AUTO_K_CANDIDATES = 20
 CLASSIFIER_FOLDS = 5  # one fold is held out, so 4/5 of the rows train the classifier
 METHODS = {
     "PCA + KMeans (previous default)": ClusteringConfig(algorithm="kmeans"),
@@ -137,17 +136,6 @@ def cached_embeddings(name: str, texts: list[str], model: str, cache_dir: Path) 
     return vectors
 
 
-def automatic_k_search(rows: int) -> dict[str, int]:
-    """The k range searched by silhouette: from the product's k_min up to 2·sqrt(rows), about 20 candidates.
-
-    It depends on the number of rows only (never on the labels); for the sets here it spans the true k
-    (3,080 rows → 6..111 for 77 intents).
-    """
-    k_min = ClusteringConfig().k_min
-    k_max = max(k_min + 1, round(2 * np.sqrt(rows)))
-    return {"k_min": k_min, "k_max": k_max, "k_step": max(1, round((k_max - k_min) / AUTO_K_CANDIDATES))}
-
-
 def mean_and_spread(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * np.mean(values):.1f} ±{scale * np.std(values):.1f}"
 
@@ -177,28 +165,30 @@ def prepare(labelled: LabelledSet, model: str, cache_dir: Path) -> PreparedSet:
     return PreparedSet(labelled, clean, vectors, label_ids.astype(np.int32))
 
 
-def cluster(prepared: PreparedSet, config: ClusteringConfig) -> np.ndarray:
+def cluster(prepared: PreparedSet, config: ClusteringConfig) -> tuple[np.ndarray, CategoryModel]:
+    """A label per row, the tweets in "other" sharing one extra label (scored as one more category), and the model."""
     ids = np.arange(len(prepared.vectors))
-    return fit_categories(prepared.vectors, ids, prepared.tweets(), config).labels
+    model = fit_categories(prepared.vectors, ids, prepared.tweets(), config)
+    labels = np.full(len(ids), model.k, dtype=np.int32)
+    labels[model.tweet_ids] = model.labels
+    return labels, model
 
 
 def clustering_rows(prepared: PreparedSet, seeds: list[int]) -> tuple[list[dict], list[np.ndarray]]:
     """Rows of the clustering table, and the default method's true-k labels per seed (the pseudo-labels)."""
     rows, pseudo_labels = [], []
-    automatic = {"k": None, **automatic_k_search(len(prepared.vectors))}
-    runs = [(method, k_settings) for method in METHODS for k_settings in ({"k": prepared.true_k}, automatic)]
-    for method, k_settings in runs:
-        scores, chosen_k = [], []
+    k_min, *_, k_max = k_candidates(len(prepared.vectors), ClusteringConfig())
+    runs = [(method, k) for method in METHODS for k in (prepared.true_k, None)]
+    for method, k in runs:
+        scores, chosen_k, other = [], [], []
         for seed in seeds:
-            labels = cluster(prepared, replace(METHODS[method], seed=seed, **k_settings))
+            labels, model = cluster(prepared, replace(METHODS[method], seed=seed, k=k))
             scores.append(clustering_scores(prepared.label_ids, labels))
-            chosen_k.append(int(labels.max()) + 1)
-            if method == DEFAULT_METHOD and k_settings["k"] is not None:
+            chosen_k.append(model.k)
+            other.append(model.outlier_share)
+            if method == DEFAULT_METHOD and k is not None:
                 pseudo_labels.append(labels)
-        if k_settings["k"] is None:
-            k_text = f"auto {k_settings['k_min']}..{k_settings['k_max']}: " + ", ".join(map(str, chosen_k))
-        else:
-            k_text = f"{prepared.true_k} (true)"
+        k_text = f"auto {k_min}..{k_max}: " + ", ".join(map(str, chosen_k)) if k is None else f"{k} (true)"
         rows.append(
             {
                 "set": prepared.labelled.name,
@@ -206,6 +196,7 @@ def clustering_rows(prepared: PreparedSet, seeds: list[int]) -> tuple[list[dict]
                 "method": method,
                 "k": k_text,
                 **{metric.upper(): mean_and_spread([s[metric] for s in scores]) for metric in ("acc", "nmi", "ari")},
+                "other %": mean_and_spread(other),
             }
         )
     return rows, pseudo_labels
