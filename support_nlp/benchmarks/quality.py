@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,11 +37,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories, k_candidates
+from support_nlp.core.categories import (
+    CategoryModel,
+    ClusteringConfig,
+    fit_categories,
+    k_candidates,
+    language_groups,
+)
 from support_nlp.core.classifier import train_classifier
+from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, embed_texts, load_encoder
+from support_nlp.core.language import detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
-from support_nlp.core.text import clean_text
+from support_nlp.core.text import clean_frame, clean_text
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 
 DATA = Path(__file__).parent / "data"
 DEFAULT_CACHE = Path(os.environ.get("SUPPORT_NLP_HOME", ".support_nlp")) / "benchmark_cache"
@@ -275,6 +285,111 @@ def run_benchmark(sets: list[LabelledSet], seeds: list[int], model: str, cache_d
     return pd.DataFrame(clustering), pd.DataFrame(classifier)
 
 
+FIRST_CONTACT_FILE = DATA / "twcs_first_contact" / "first_contact_6000.csv.gz"
+# Words that name a conversational act rather than an issue: a category named by one is an act that slipped
+# through as an issue (emoji are written as words by clean_text, hence "face" and "smiling").
+CONVERSATIONAL_NAME_WORDS = frozenset(
+    {"thanks", "thank", "thx", "appreciate", "appreciated", "dm", "dms", "sent", "message", "hello", "hi", "hey"}
+    | {"yes", "ok", "okay", "done", "face", "smiling", "tears", "joy", "heart", "hands", "gracias"}
+)
+
+
+def categorise_real_tweets(name: str, tweets: pd.DataFrame, model: str, cache_dir: Path):
+    """The product's categorisation of real tweets (columns of clean_text): kinds, then categories of the issue
+    messages that open a thread, per language. Returns (conversation frame, clustered rows, category model)."""
+    conversation = conversation_frame(tweets)
+    issues = tweets.assign(near_duplicate_key=conversation["near_duplicate_key"]).loc[discovery_rows(conversation)]
+    issues = issues.assign(language=detect_languages(issues["text_clean"].tolist()))
+    vectors = cached_embeddings(name, issues["text_clean"].tolist(), model, cache_dir)
+    config = ClusteringConfig()
+    groups = language_groups(issues["language"], config.min_group_rows, together=False)
+    categories = fit_categories(vectors, issues["tweet_id"].to_numpy(), issues, config, model, groups=groups)
+    return conversation, issues, categories
+
+
+def names_sharing_a_word(names: list[str]) -> int:
+    """How many category names repeat a word of another category's name."""
+    words = [set(re.findall(r"[^\W\d_]+", name.lower())) for name in names]
+    return sum(any(words[i] & words[j] for j in range(len(names)) if j != i) for i in range(len(names)))
+
+
+def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, categories: CategoryModel) -> dict:
+    """Where a set's tweets end up: issue categories, conversational kinds, "other", near-duplicate copies."""
+    tweets = len(conversation)
+    in_categories = len(categories.tweet_ids)
+    names = [c["name"] for c in categories.categories]
+    conversational = [
+        c for c in categories.categories if set(re.findall(r"[^\W\d_]+", c["name"].lower())) & CONVERSATIONAL_NAME_WORDS
+    ]
+    copies = conversation["near_duplicate_key"].duplicated(keep=False)
+    return {
+        "set": name,
+        "tweets": tweets,
+        "conversational kinds %": round(100 * float((conversation["message_kind"] != ISSUE).mean()), 1),
+        "issue messages %": round(100 * float((conversation["message_kind"] == ISSUE).mean()), 1),
+        "clustered (thread-opening issues)": len(issues),
+        "in a category %": round(100 * in_categories / len(issues), 1),
+        "other %": round(100 * categories.outlier_share, 1),
+        "near-duplicate copies % (all / clustered)": f"{100 * copies.mean():.1f} / "
+        f"{100 * issues['near_duplicate_key'].duplicated(keep=False).mean():.1f}",
+        "categories": categories.k,
+        "names repeating another's word": names_sharing_a_word(names),
+        "in conversational-named categories %": round(
+            100 * sum(c["size"] for c in conversational) / max(len(issues), 1), 1
+        ),
+    }
+
+
+def bundled_sample_tweets() -> pd.DataFrame:
+    inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
+    return clean_frame(inbound, frozenset(summary["brands"]))
+
+
+def first_contact_tweets() -> pd.DataFrame:
+    """The 6,000 first-contact tweets as clean_text rows: no ids, authors or dates, so every one opens a thread."""
+    texts = pd.read_csv(FIRST_CONTACT_FILE)["text"]
+    frame = pd.DataFrame(
+        {
+            "tweet_id": np.arange(len(texts), dtype=np.int64),
+            "author_id": [f"author-{i}" for i in range(len(texts))],
+            "created_at": pd.Timestamp("2017-11-01", tz="UTC"),
+            "text": texts,
+            "in_response_to_tweet_id": pd.array([None] * len(texts), dtype="Int64"),
+            "thread_brand": "",
+        }
+    )
+    return clean_frame(frame, frozenset()).loc[lambda f: ~f["is_empty"]]
+
+
+REAL_TWEET_SETS: dict[str, Callable[[], pd.DataFrame]] = {
+    "twcs_sample (bundled)": bundled_sample_tweets,
+    "twcs_first_contact_6000": first_contact_tweets,
+}
+
+
+def categories_table(categories: CategoryModel) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "language": c["language_group"],
+            "name": c["name"],
+            "tweets": c["size"],
+            "example": " ".join(c["representatives"][0].split())[:90],
+        }
+        for c in sorted(categories.categories, key=lambda c: -c["size"])
+    )
+
+
+def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    summary, tables = [], {}
+    for name, load in REAL_TWEET_SETS.items():
+        started = time.perf_counter()
+        conversation, issues, categories = categorise_real_tweets(name.split(" ")[0], load(), model, cache_dir)
+        summary.append(actionability(name, conversation, issues, categories))
+        tables[name] = categories_table(categories)
+        report(f"{name}: {len(conversation):,} tweets, {time.perf_counter() - started:.0f} s")
+    return pd.DataFrame(summary), tables
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
@@ -282,7 +397,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="clustering and split seeds 0..N-1 (default 3)")
     parser.add_argument("--model", default=BUNDLED_MODEL_NAME, help="embedding model (default: the bundled one)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--actionability", action="store_true", help="only the real unlabelled tweets: kinds, categories, other"
+    )
     args = parser.parse_args(argv)
+    if args.actionability:
+        summary, tables = run_actionability(args.model, args.cache_dir)
+        print(f"\nActionability on real unlabelled tweets (model {args.model})\n")
+        print(summary.set_index("set").T.to_markdown())
+        for name, table in tables.items():
+            print(f"\nCategories of {name}\n")
+            print(table.to_markdown(index=False))
+        return
     available = DEV_SETS if args.dev else EVALUATION_SETS
     names = args.sets.split(",") if args.sets else list(available)
     unknown = sorted(set(names) - set(available))
