@@ -14,6 +14,7 @@ from support_nlp.core.categories import (
     ClusteringConfig,
     class_tfidf_keywords,
     fit_categories,
+    is_multilingual,
     k_candidates,
     language_groups,
     similarity_to_category,
@@ -226,6 +227,8 @@ def test_language_groups_keep_large_languages_apart_and_pool_the_rest(real_inbou
     assert groups[110:155].tolist() == ["es"] * 45
     assert set(groups[155:]) == {MIXED_LANGUAGES}
     assert set(language_groups(languages, min_rows=40, together=True)) == {"all"}
+    assert is_multilingual("sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2") and is_multilingual("LaBSE")
+    assert not is_multilingual(BUNDLED_MODEL_NAME)
 
 
 def test_the_k_range_grows_with_the_rows_and_can_hold_the_true_k():

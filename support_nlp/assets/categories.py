@@ -8,7 +8,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories, language_groups
+from support_nlp.core.categories import (
+    CategoryModel,
+    ClusteringConfig,
+    fit_categories,
+    is_multilingual,
+    language_groups,
+)
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
@@ -49,8 +55,9 @@ class ClusterLabelsConfig(DateWindowConfig):
     k_step: int | None = None
     # Granularity: larger means fewer, broader categories (ClusteringConfig.silhouette_tolerance).
     silhouette_tolerance: float = ClusteringConfig.silhouette_tolerance
-    # True with a multilingual SUPPORT_NLP_EMBEDDING_MODEL: all languages are clustered together.
-    languages_together: bool = False
+    # True: all languages in one clustering (right for a multilingual SUPPORT_NLP_EMBEDDING_MODEL); False: one
+    # clustering per language; None: True exactly when the embedding model's name says multilingual.
+    languages_together: bool | None = None
     seed: int = 0
 
 
@@ -131,6 +138,9 @@ def cluster_labels(
         f"clustering {issues.sum():,} thread-opening issue messages of {len(batch):,} tweets "
         f"from {tweets['day'].nunique()} days"
     )
+    languages_together = (
+        is_multilingual(batch.model) if config.languages_together is None else config.languages_together
+    )
     clustering = ClusteringConfig(
         pca_components=config.pca_components,
         k=config.k,
@@ -151,7 +161,7 @@ def cluster_labels(
         clustering,
         embedding_model=batch.model,
         report=context.log.info,
-        groups=language_groups(tweets["language"], clustering.min_group_rows, config.languages_together),
+        groups=language_groups(tweets["language"], clustering.min_group_rows, languages_together),
     )
     model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
     previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
@@ -168,6 +178,7 @@ def cluster_labels(
         "near_duplicate_copies": int(tweets["near_duplicate_key"].duplicated().sum()),
         "outlier_share": round(model.outlier_share, 4),
         "message_kinds": dg.MetadataValue.json(model.message_kinds),
+        "clustered_by_language": not languages_together,
         "days": [tweets["day"].min(), tweets["day"].max()],
         "embedding_model": batch.model,
         "categories": dg.MetadataValue.md(categories_markdown(model)),

@@ -41,6 +41,7 @@ from support_nlp.core.categories import (
     CategoryModel,
     ClusteringConfig,
     fit_categories,
+    is_multilingual,
     k_candidates,
     language_groups,
 )
@@ -302,7 +303,7 @@ def categorise_real_tweets(name: str, tweets: pd.DataFrame, model: str, cache_di
     issues = issues.assign(language=detect_languages(issues["text_clean"].tolist()))
     vectors = cached_embeddings(name, issues["text_clean"].tolist(), model, cache_dir)
     config = ClusteringConfig()
-    groups = language_groups(issues["language"], config.min_group_rows, together=False)
+    groups = language_groups(issues["language"], config.min_group_rows, together=is_multilingual(model))
     categories = fit_categories(vectors, issues["tweet_id"].to_numpy(), issues, config, model, groups=groups)
     return conversation, issues, categories
 

@@ -310,6 +310,13 @@ def describe_categories(
 
 
 MIXED_LANGUAGES = "other languages"
+# Name fragments of the common multilingual sentence encoders (paraphrase-multilingual-*, distiluse-base-multilingual,
+# LaBSE, multilingual-e5, bge-m3, XLM-R based models); any other model is treated as monolingual.
+MULTILINGUAL_MODEL_MARKERS = ("multilingual", "labse", "bge-m3", "xlm")
+
+
+def is_multilingual(model_name: str) -> bool:
+    return any(marker in model_name.lower() for marker in MULTILINGUAL_MODEL_MARKERS)
 
 
 def language_groups(languages: pd.Series, min_rows: int, together: bool) -> np.ndarray:
