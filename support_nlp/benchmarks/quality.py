@@ -2,6 +2,7 @@
 
     python -m support_nlp.benchmarks.quality            # the evaluation sets (a few minutes on 2 cores)
     python -m support_nlp.benchmarks.quality --dev      # the dev sets that clustering settings were chosen on
+    python -m support_nlp.benchmarks.quality --actionability  # real unlabelled tweets: kinds, categories, other
 
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
 - banking77: the BANKING77 test split, all 3,080 queries, 77 intents;
@@ -11,13 +12,19 @@ Dev sets (`--dev`), disjoint from the above: 40 seeded rows per intent of the BA
 8,175-utterance file without the utterances it shares with the 21,534 one, at most 100 seeded rows per intent.
 
 Clustering is scored against the human labels by accuracy under the best one-to-one matching (Hungarian), NMI and
-ARI, with k = the true number of labels and with k chosen automatically by silhouette over `automatic_k_search` (a
-range that depends only on the number of rows); the previous default (PCA + KMeans) is scored next to the current one.
+ARI, with k = the true number of labels and with k chosen automatically by the product (`choose_k` over
+`k_candidates`, a range that depends only on the number of rows); the previous default (PCA + KMeans) is scored next
+to the current one. Tweets the product puts in "other" count as one more cluster (so as errors, mostly).
 The classifier is trained on 4/5 of the rows (seeded) and scored on the other 1/5: once on the human labels
 (held-out accuracy) and once on the current default's pseudo-labels with k = true (agreement with them, and accuracy
 against the human labels under the best matching); ECE is the expected calibration error against what the
 classifier was trained to predict. The labelled sets have no dates, so the classifier's time-ordered holdout sees
 seeded pseudo-days instead. Every number is the mean over the seeds (± their standard deviation).
+
+Actionability (`--actionability`): the bundled twcs sample and 6,000 real first-contact tweets
+(data/twcs_first_contact) go through the product's message kinds and per-language categorisation; the command
+prints where the tweets end up (kinds, categories, "other", near-duplicate copies), how many category names repeat
+a word of another's, and the categories, to be read: these tweets have no labels.
 
 Embeddings are cached under $SUPPORT_NLP_HOME/benchmark_cache (default .support_nlp/), keyed by the encoder
 identity (model, backend, precision) and the cleaned texts; the default backend on CPU is the ONNX int8 one.
