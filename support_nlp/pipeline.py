@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.categories import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.partitions import daily_partitions
 
@@ -96,7 +96,7 @@ def summary(result: PipelineResult) -> str:
     ]
     for c in sorted(categories.categories, key=lambda c: -c["size"]):
         keywords = ", ".join(word for word, _ in c["keywords"][:6])
-        language = f"[{c['language_group']}] " if c.get("language_group", "en") != "en" else ""
+        language = f"[{c['language_group']}] " if c.get("language_group", "en") not in ("en", ALL_LANGUAGES) else ""
         lines.append(f"  [{c['id']:>2}] {language + c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
     m = result.classifier.metrics
     lines += [

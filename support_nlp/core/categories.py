@@ -1,5 +1,6 @@
-"""Discovering support categories in embeddings: spectral clustering of the neighbour graph (or KMeans), k chosen
-by silhouette, c-TF-IDF keywords.
+"""Discovering support categories in embeddings: spectral clustering of the neighbour graph (or KMeans) per
+language group, k at the start of the silhouette plateau, near-duplicates counted once, an "other" bucket for
+tweets that fit no category, c-TF-IDF keywords.
 
 Spectral clustering links each tweet to its nearest neighbours by cosine similarity of the embeddings and cuts
 that graph into k well-connected parts; unlike KMeans it does not assume round, equally wide categories. Against
@@ -310,6 +311,7 @@ def describe_categories(
 
 
 MIXED_LANGUAGES = "other languages"
+ALL_LANGUAGES = "all"
 # Name fragments of the common multilingual sentence encoders (paraphrase-multilingual-*, distiluse-base-multilingual,
 # LaBSE, multilingual-e5, bge-m3, XLM-R based models); any other model is treated as monolingual.
 MULTILINGUAL_MODEL_MARKERS = ("multilingual", "labse", "bge-m3", "xlm")
@@ -328,7 +330,7 @@ def language_groups(languages: pd.Series, min_rows: int, together: bool) -> np.n
     tweets share one group. With a multilingual encoder (`together` True) all languages are clustered together,
     so a Spanish and an English refund complaint can share a category."""
     if together:
-        return np.full(len(languages), "all", dtype=object)
+        return np.full(len(languages), ALL_LANGUAGES, dtype=object)
     groups = languages.replace(UNDETERMINED, "en")
     counts = groups.value_counts()
     return groups.where(groups.map(counts) >= min_rows, MIXED_LANGUAGES).to_numpy(dtype=object)
@@ -387,7 +389,7 @@ def fit_categories(
     embedding are outliers ("other")."""
     if len(vectors) != len(tweets):
         raise ValueError(f"{len(vectors)} vectors but {len(tweets)} tweets")
-    groups = np.zeros(len(vectors), dtype=int) if groups is None else np.asarray(groups)
+    groups = np.full(len(vectors), ALL_LANGUAGES, dtype=object) if groups is None else np.asarray(groups)
     distinct = distinct_rows(tweets)
     if len(distinct) <= config.k_min and config.k is None:
         raise ValueError(f"too few tweets ({len(distinct)}) to cluster into at least {config.k_min} categories")
