@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.categories import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.twcs import ParsedSource
 from support_nlp.day_origins import remove_stale_days
@@ -97,10 +97,17 @@ def run_pipeline(
 
 def summary(result: PipelineResult) -> str:
     categories = result.categories
-    lines = [f"\nCategories found: {categories.k} (silhouette on a sample {categories.silhouette:.3f})"]
+    clustered = len(categories.tweet_ids) + len(categories.outlier_ids)
+    lines = [
+        "\nMessage kinds of the training tweets: "
+        + ", ".join(f"{kind} {share:.1%}" for kind, share in categories.message_kinds.items()),
+        f"Categories found: {categories.k} in {clustered:,} thread-opening issue messages"
+        f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other",
+    ]
     for c in sorted(categories.categories, key=lambda c: -c["size"]):
         keywords = ", ".join(word for word, _ in c["keywords"][:6])
-        lines.append(f"  [{c['id']:>2}] {c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
+        language = f"[{c['language_group']}] " if c.get("language_group", "en") not in ("en", ALL_LANGUAGES) else ""
+        lines.append(f"  [{c['id']:>2}] {language + c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"

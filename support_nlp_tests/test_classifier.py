@@ -27,7 +27,9 @@ CONFIG = ClassifierConfig()
 def labelled(real_slice_csv):
     """Real cleaned tweets of 4 days, their embeddings and KMeans category labels."""
     tweets, vectors = real_training_set(real_slice_csv)
-    categories = fit_categories(vectors, tweets["tweet_id"].to_numpy(), tweets, ClusteringConfig(k=6))
+    categories = fit_categories(
+        vectors, tweets["tweet_id"].to_numpy(), tweets, ClusteringConfig(k=6, max_outlier_share=0)
+    )
     return vectors, categories.labels, tweets["day"].to_numpy(), categories.names
 
 

@@ -7,7 +7,9 @@ import sys
 import dagster as dg
 import pandas as pd
 
+from support_nlp.assets.inference import CONVERSATIONAL_ID
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
 from support_nlp.definitions import defs as product_defs
 from support_nlp.pipeline import summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
@@ -49,14 +51,22 @@ def test_days_in_the_range_without_tweets_materialize_as_empty(pipeline_run):
     assert latest_metadata(instance, "raw_tweets", gap_day)["dagster/row_count"] == 0
 
 
-def test_every_prediction_has_a_named_category_or_is_uncertain(pipeline_run):
+def test_every_issue_has_a_named_category_or_is_uncertain_and_every_tweet_a_kind(pipeline_run):
     storage, _, result, _ = pipeline_run
     names = set(result.categories.names.values())
     predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
-    assert set(predictions["category_name"]) <= names | {UNCERTAIN_NAME}
-    confident = predictions["category_name"] != UNCERTAIN_NAME
-    assert (predictions.loc[confident, "confidence"] >= 0.5).all()
-    assert (predictions.loc[~confident, "category_id"] == -1).all()
+    assert set(predictions["message_kind"]) <= set(MESSAGE_KINDS)
+    issues = predictions[predictions["message_kind"] == ISSUE]
+    assert 0.6 <= len(issues) / len(predictions) < 1
+    assert set(issues["category_name"]) <= names | {UNCERTAIN_NAME}
+    confident = issues["category_name"] != UNCERTAIN_NAME
+    assert (issues.loc[confident, "confidence"] >= 0.5).all()
+    assert (issues.loc[~confident, "category_id"] == -1).all()
+    # Conversational messages have no category of their own, only their thread's.
+    acts = predictions[predictions["message_kind"] != ISSUE]
+    assert (acts["category_id"] == CONVERSATIONAL_ID).all() and (acts["category_name"] == "").all()
+    assert set(predictions["thread_category"]) <= names | {UNCERTAIN_NAME, ""}
+    assert (acts["thread_category"] != "").mean() >= 0.3
     for category in result.categories.categories:
         assert category["name"] and category["keywords"] and category["representatives"]
 

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from support_nlp.benchmarks import quality
-from support_nlp.core.categories import ClusteringConfig
+from support_nlp.core.categories import ClusteringConfig, k_candidates
+from support_nlp.core.conversation import CONVERSATIONAL_KINDS
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 
 
@@ -85,8 +86,8 @@ def test_evaluation_and_dev_sets_are_the_documented_real_data():
     for evaluation, dev in (("banking77", "banking77_dev"), ("bitext", "bitext_dev")):
         assert not set(sets[evaluation].texts) & set(sets[dev].texts), "dev and evaluation sets must not overlap"
     for name in quality.EVALUATION_SETS:
-        search = quality.automatic_k_search(len(sets[name].texts))
-        assert search["k_min"] <= len(set(sets[name].labels)) <= search["k_max"]
+        search = k_candidates(len(sets[name].texts), ClusteringConfig())
+        assert search[0] <= len(set(sets[name].labels)) <= search[-1]
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,10 @@ def test_clustering_table_on_real_intents(banking_subset):
         row = by_run[(method, "12")]
         assert percent(row["ACC"]) >= 80 and percent(row["NMI"]) >= 80, row
     chosen = int(by_run[(quality.DEFAULT_METHOD, "auto")]["k"].split(": ")[1])
-    assert 6 <= chosen <= quality.automatic_k_search(480)["k_max"]
-    assert len(pseudo_labels) == 1 and len(np.unique(pseudo_labels[0])) <= 12
+    assert 6 <= chosen <= k_candidates(480, ClusteringConfig())[-1]
+    assert all(0 <= percent(row["other %"]) <= 100 * ClusteringConfig().max_outlier_share for row in rows)
+    # The pseudo-labels are the 12 categories and "other".
+    assert len(pseudo_labels) == 1 and len(np.unique(pseudo_labels[0])) <= 13
 
 
 @pytest.mark.benchmark
@@ -162,3 +165,30 @@ def test_unknown_set_and_algorithm_are_rejected():
         quality.main(["--sets", "banking99"])
     with pytest.raises(ValueError, match="unknown clustering algorithm 'dbscan'"):
         ClusteringConfig(algorithm="dbscan")
+
+
+def test_category_names_sharing_a_word_are_counted():
+    assert quality.names_sharing_a_word(["flight / delayed", "flight / seat", "refund / card"]) == 2
+    assert quality.names_sharing_a_word(["iphone / ios", "refund / card", "train / london"]) == 0
+
+
+def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
+    """The bundled sample's real tweets of the test slice: where each tweet ends up, by the product's code."""
+    inbound, _, summary = quality.read_twcs(real_slice_csv)
+    tweets = quality.clean_frame(inbound, frozenset(summary["brands"]))
+    conversation, issues, categories = quality.categorise_real_tweets(
+        "slice", tweets, quality.BUNDLED_MODEL_NAME, tmp_path
+    )
+    row = quality.actionability("slice", conversation, issues, categories)
+    assert row["tweets"] == len(tweets)
+    assert row["conversational kinds %"] + row["issue messages %"] == pytest.approx(100, abs=0.2)
+    assert row["conversational kinds %"] >= 10  # thanks, DM sent, details... are a real share of inbound tweets
+    assert set(conversation.loc[conversation["message_kind"] != "issue", "message_kind"]) <= set(CONVERSATIONAL_KINDS)
+    assert (
+        row["clustered (thread-opening issues)"]
+        == len(issues)
+        == int((conversation["opens_thread"] & (conversation["message_kind"] == "issue")).sum())
+    )
+    assert row["in a category %"] + row["other %"] == pytest.approx(100, abs=0.2)
+    assert 0 < row["other %"] <= 100 * ClusteringConfig().max_outlier_share + 0.1
+    assert row["categories"] == categories.k >= 2

@@ -1,15 +1,23 @@
 """cluster_labels and classifier: discover categories across days, then learn them for daily inference."""
 
 import time
+from dataclasses import replace
 from typing import Literal
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
+from support_nlp.core.categories import (
+    CategoryModel,
+    ClusteringConfig,
+    fit_categories,
+    is_multilingual,
+    language_groups,
+)
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
+from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
 from support_nlp.day_origins import training_days
@@ -37,13 +45,20 @@ class ClusterLabelsConfig(DateWindowConfig):
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
+    max_outlier_share: float = ClusteringConfig.max_outlier_share  # at most this share goes to "other"
+    outlier_similarity: float = ClusteringConfig.outlier_similarity  # cosine to the category mean below: "other"
     algorithm: Literal["spectral", "kmeans"] = "spectral"  # spectral: neighbour-graph cut; kmeans: the old default
     graph_sample: int = 5000  # spectral builds its O(rows^2) neighbour graph on this many seeded tweets
     pca_components: int = 50
-    k: int | None = None  # None: choose k from [k_min, k_max] by silhouette on a sample
+    k: int | None = None  # None: choose k from [k_min, k_max] at the start of the silhouette plateau
     k_min: int = 6
-    k_max: int = 30
-    k_step: int = 2
+    k_max: int | None = None  # None: grows with the number of tweets (ClusteringConfig)
+    k_step: int | None = None
+    # Granularity: larger means fewer, broader categories (ClusteringConfig.silhouette_tolerance).
+    silhouette_tolerance: float = ClusteringConfig.silhouette_tolerance
+    # True: all languages in one clustering (right for a multilingual SUPPORT_NLP_EMBEDDING_MODEL); False: one
+    # clustering per language; None: True exactly when the embedding model's name says multilingual.
+    languages_together: bool | None = None
     seed: int = 0
 
 
@@ -105,8 +120,12 @@ def cluster_labels(
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
 ):
-    """Categories discovered by PCA + KMeans over the embeddings of all materialized days (or a window):
-    per category a name, c-TF-IDF keywords, representative tweets and its share; per tweet its category.
+    """Categories discovered over the embeddings of all materialized days (or a window): per category a name,
+    keywords, representative tweets and its share; per tweet its category, or "other" when it fits none.
+
+    Only issue messages that open a thread are clustered (core/conversation.py): thanks, "DM sent", device
+    details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
+    language is clustered on its own unless `languages_together`.
 
     Categories that match the previously stored model keep their ids, so names from the category map
     (which win over generated ones) carry over across refits."""
@@ -118,34 +137,54 @@ def cluster_labels(
         config.select({day: clean_text[day] for day in days.usable if day in clean_text}),
         config.select({day: embeddings[day] for day in days.usable}),
     )
-    context.log.info(f"clustering {len(batch):,} tweets from {tweets['day'].nunique()} days")
+    conversation = conversation_frame(tweets)
+    issues = discovery_rows(conversation)
+    tweets = tweets.assign(near_duplicate_key=conversation["near_duplicate_key"]).loc[issues]
+    context.log.info(
+        f"clustering {issues.sum():,} thread-opening issue messages of {len(batch):,} tweets "
+        f"from {tweets['day'].nunique()} days"
+    )
+    languages_together = (
+        is_multilingual(batch.model) if config.languages_together is None else config.languages_together
+    )
+    clustering = ClusteringConfig(
+        pca_components=config.pca_components,
+        k=config.k,
+        k_min=config.k_min,
+        k_max=config.k_max,
+        k_step=config.k_step,
+        silhouette_tolerance=config.silhouette_tolerance,
+        outlier_similarity=config.outlier_similarity,
+        max_outlier_share=config.max_outlier_share,
+        seed=config.seed,
+        algorithm=config.algorithm,
+        graph_sample=config.graph_sample,
+    )
     model = fit_categories(
-        batch.vectors,
-        batch.tweet_ids,
+        batch.vectors[issues],
+        batch.tweet_ids[issues],
         tweets,
-        ClusteringConfig(
-            pca_components=config.pca_components,
-            k=config.k,
-            k_min=config.k_min,
-            k_max=config.k_max,
-            k_step=config.k_step,
-            seed=config.seed,
-            algorithm=config.algorithm,
-            graph_sample=config.graph_sample,
-        ),
+        clustering,
         embedding_model=batch.model,
         report=context.log.info,
+        groups=language_groups(tweets["language"], clustering.min_group_rows, languages_together),
     )
+    model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
     previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
     names = [c["name"] for c in model.categories]
     metadata = {
         "k": model.k,
-        "k_chosen_by": "fixed by config" if config.k else "max silhouette on a sample",
+        "k_chosen_by": "fixed by config" if config.k else "start of the silhouette plateau on a sample",
         "algorithm": config.algorithm,
         "silhouette_sample": model.silhouette,
         "tweets": len(batch),
+        "tweets_clustered": int(issues.sum()),
+        "near_duplicate_copies": int(tweets["near_duplicate_key"].duplicated().sum()),
+        "outlier_share": round(model.outlier_share, 4),
+        "message_kinds": dg.MetadataValue.json(model.message_kinds),
+        "clustered_by_language": not languages_together,
         "days": [tweets["day"].min(), tweets["day"].max()],
         "days_by_origin": dg.MetadataValue.json(days.summary()),
         "embedding_model": batch.model,

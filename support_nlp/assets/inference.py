@@ -1,4 +1,5 @@
-"""predictions: the deployed classifier labels each day's tweets."""
+"""predictions: the deployed classifier labels each day's issue messages; every tweet gets its message kind and
+its thread's category."""
 
 import time
 
@@ -6,12 +7,22 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
+from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
-from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, share_markdown
+from support_nlp.metadata import (
+    add_per_partition_metadata,
+    check_specs,
+    concat_days,
+    preview_table,
+    share_markdown,
+    split_by_day,
+)
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
+# A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
+CONVERSATIONAL_ID = -2
 
 
 class PredictionsConfig(dg.Config):
@@ -23,9 +34,10 @@ class PredictionsConfig(dg.Config):
 def predictions_checks(config: PredictionsConfig, clean_text: dict, by_day: dict, model: ClassifierModel):
     eligible = sum(int((~frame["is_empty"]).sum()) for frame in clean_text.values())
     predicted = pd.concat(by_day.values(), ignore_index=True)
-    uncertain = predicted["category_name"] == UNCERTAIN_NAME
-    uncertain_share = float(uncertain.mean()) if len(predicted) else 0.0
-    confident_mix = predicted.loc[~uncertain, "category_name"].value_counts(normalize=True)
+    issues = predicted[predicted["message_kind"] == ISSUE]
+    uncertain = issues["category_name"] == UNCERTAIN_NAME
+    uncertain_share = float(uncertain.mean()) if len(issues) else 0.0
+    confident_mix = issues.loc[~uncertain, "category_name"].value_counts(normalize=True)
     psi = population_stability_index(pd.Series(model.metrics["category_shares"]), confident_mix)
     return [
         dg.AssetCheckResult(
@@ -60,13 +72,39 @@ def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierMo
     return pd.concat([rows[PREDICTION_COLUMNS], predicted], axis=1)
 
 
+def with_conversation(predicted: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataFrame:
+    """`message_kind` and `thread_category` added; conversational messages lose their own category.
+
+    Threads are followed within the tweets given (a run's days): a thread that began before them counts from
+    its first tweet inside them."""
+    conversation = conversation_frame(tweets).set_index("tweet_id").loc[predicted["tweet_id"]].reset_index()
+    issue = (conversation["message_kind"] == ISSUE).to_numpy()
+    out = predicted.assign(message_kind=conversation["message_kind"].to_numpy())
+    out["category_id"] = out["category_id"].where(issue, CONVERSATIONAL_ID).astype("int32")
+    out["category_name"] = out["category_name"].where(issue, "")
+    out["thread_id"] = conversation["thread_id"].to_numpy()
+    out["thread_category"] = thread_categories(conversation, out["category_name"], out["created_at"])
+    return out
+
+
+def predict_run(clean_text: dict[str, pd.DataFrame], embeddings: dict, model: ClassifierModel, min_confidence: float):
+    """Per day, predictions of every embedded tweet, with threads followed across all the days of the run."""
+    days = list(clean_text)
+    predicted = concat_days({day: predict_day(clean_text[day], embeddings[day], model, min_confidence) for day in days})
+    return split_by_day(with_conversation(predicted, concat_days(clean_text)), days)
+
+
 def describe_predictions(frame: pd.DataFrame) -> dict:
+    issues = frame[frame["message_kind"] == ISSUE]
     return {
         "dagster/row_count": len(frame),
-        "uncertain_share": round(float((frame["category_name"] == UNCERTAIN_NAME).mean()), 4) if len(frame) else 0.0,
-        "mean_confidence": round(float(frame["confidence"].mean()), 4) if len(frame) else 0.0,
-        "category_mix": share_markdown(frame["category_name"], "category", top=15),
-        "preview": preview_table(frame, ["tweet_id", "brand", "category_name", "confidence", "text"]),
+        "issue_share": round(len(issues) / len(frame), 4) if len(frame) else 0.0,
+        "uncertain_share": round(float((issues["category_name"] == UNCERTAIN_NAME).mean()), 4) if len(issues) else 0.0,
+        "mean_confidence": round(float(issues["confidence"].mean()), 4) if len(issues) else 0.0,
+        "message_kinds": share_markdown(frame["message_kind"], "message kind"),
+        "category_mix": share_markdown(issues["category_name"], "category", top=15),
+        "threads": int(frame["thread_id"].nunique()),
+        "preview": preview_table(frame, ["tweet_id", "brand", "message_kind", "category_name", "confidence", "text"]),
     }
 
 
@@ -81,7 +119,7 @@ def describe_predictions(frame: pd.DataFrame) -> dict:
         "predictions",
         {
             "every_eligible_tweet_predicted": "One prediction per non-empty clean tweet, none twice.",
-            "uncertain_share_below_max": "The share of `uncertain` predictions is below the maximum.",
+            "uncertain_share_below_max": "The share of `uncertain` issue predictions is below the maximum.",
             "category_drift_psi": "Category mix vs the training mix (PSI); WARN above the threshold.",
         },
     ),
@@ -93,12 +131,11 @@ def predictions(
     embeddings: dict[str, EmbeddingBatch],
     classifier: ClassifierModel,
 ):
-    """Category id, name and confidence for every non-empty tweet of the day; `uncertain` below
-    `min_confidence`. Tweets empty after cleaning are counted, not predicted."""
+    """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
+    confidence (`uncertain` below `min_confidence`: the "other" of inference); for every tweet its thread's
+    category. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
-    by_day = {
-        day: predict_day(clean_text[day], embeddings[day], classifier, config.min_confidence) for day in clean_text
-    }
+    by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
     add_per_partition_metadata(context, by_day, describe_predictions)
     rows_in = sum(len(frame) for frame in clean_text.values())
     rows_predicted = sum(len(frame) for frame in by_day.values())

@@ -2,6 +2,7 @@
 
     python -m support_nlp.benchmarks.quality            # the evaluation sets (a few minutes on 2 cores)
     python -m support_nlp.benchmarks.quality --dev      # the dev sets that clustering settings were chosen on
+    python -m support_nlp.benchmarks.quality --actionability  # real unlabelled tweets: kinds, categories, other
 
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
 - banking77: the BANKING77 test split, all 3,080 queries, 77 intents;
@@ -11,13 +12,19 @@ Dev sets (`--dev`), disjoint from the above: 40 seeded rows per intent of the BA
 8,175-utterance file without the utterances it shares with the 21,534 one, at most 100 seeded rows per intent.
 
 Clustering is scored against the human labels by accuracy under the best one-to-one matching (Hungarian), NMI and
-ARI, with k = the true number of labels and with k chosen automatically by silhouette over `automatic_k_search` (a
-range that depends only on the number of rows); the previous default (PCA + KMeans) is scored next to the current one.
+ARI, with k = the true number of labels and with k chosen automatically by the product (`choose_k` over
+`k_candidates`, a range that depends only on the number of rows); the previous default (PCA + KMeans) is scored next
+to the current one. Tweets the product puts in "other" count as one more cluster (so as errors, mostly).
 The classifier is trained on 4/5 of the rows (seeded) and scored on the other 1/5: once on the human labels
 (held-out accuracy) and once on the current default's pseudo-labels with k = true (agreement with them, and accuracy
 against the human labels under the best matching); ECE is the expected calibration error against what the
 classifier was trained to predict. The labelled sets have no dates, so the classifier's time-ordered holdout sees
 seeded pseudo-days instead. Every number is the mean over the seeds (± their standard deviation).
+
+Actionability (`--actionability`): the bundled twcs sample and 6,000 real first-contact tweets
+(data/twcs_first_contact) go through the product's message kinds and per-language categorisation; the command
+prints where the tweets end up (kinds, categories, "other", near-duplicate copies), how many category names repeat
+a word of another's, and the categories, to be read: these tweets have no labels.
 
 Embeddings are cached under $SUPPORT_NLP_HOME/benchmark_cache (default .support_nlp/), keyed by the encoder
 identity (model, backend, precision) and the cleaned texts; the default backend on CPU is the ONNX int8 one.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -36,17 +44,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import ClusteringConfig, fit_categories
+from support_nlp.core.categories import (
+    CategoryModel,
+    ClusteringConfig,
+    fit_categories,
+    is_multilingual,
+    k_candidates,
+    language_groups,
+)
 from support_nlp.core.classifier import train_classifier
+from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
+from support_nlp.core.language import detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
-from support_nlp.core.text import clean_text
+from support_nlp.core.text import clean_frame, clean_text
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 
 DATA = Path(__file__).parent / "data"
 DEFAULT_CACHE = Path(os.environ.get("SUPPORT_NLP_HOME", ".support_nlp")) / "benchmark_cache"
 SAMPLING_SEED = 0
-AUTO_K_CANDIDATES = 20
 CLASSIFIER_FOLDS = 5  # one fold is held out, so 4/5 of the rows train the classifier
 METHODS = {
     "PCA + KMeans (previous default)": ClusteringConfig(algorithm="kmeans"),
@@ -138,17 +155,6 @@ def cached_embeddings(name: str, texts: list[str], model: str, cache_dir: Path) 
     return vectors
 
 
-def automatic_k_search(rows: int) -> dict[str, int]:
-    """The k range searched by silhouette: from the product's k_min up to 2·sqrt(rows), about 20 candidates.
-
-    It depends on the number of rows only (never on the labels); for the sets here it spans the true k
-    (3,080 rows → 6..111 for 77 intents).
-    """
-    k_min = ClusteringConfig().k_min
-    k_max = max(k_min + 1, round(2 * np.sqrt(rows)))
-    return {"k_min": k_min, "k_max": k_max, "k_step": max(1, round((k_max - k_min) / AUTO_K_CANDIDATES))}
-
-
 def mean_and_spread(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * np.mean(values):.1f} ±{scale * np.std(values):.1f}"
 
@@ -178,28 +184,30 @@ def prepare(labelled: LabelledSet, model: str, cache_dir: Path) -> PreparedSet:
     return PreparedSet(labelled, clean, vectors, label_ids.astype(np.int32))
 
 
-def cluster(prepared: PreparedSet, config: ClusteringConfig) -> np.ndarray:
+def cluster(prepared: PreparedSet, config: ClusteringConfig) -> tuple[np.ndarray, CategoryModel]:
+    """A label per row, the tweets in "other" sharing one extra label (scored as one more category), and the model."""
     ids = np.arange(len(prepared.vectors))
-    return fit_categories(prepared.vectors, ids, prepared.tweets(), config).labels
+    model = fit_categories(prepared.vectors, ids, prepared.tweets(), config)
+    labels = np.full(len(ids), model.k, dtype=np.int32)
+    labels[model.tweet_ids] = model.labels
+    return labels, model
 
 
 def clustering_rows(prepared: PreparedSet, seeds: list[int]) -> tuple[list[dict], list[np.ndarray]]:
     """Rows of the clustering table, and the default method's true-k labels per seed (the pseudo-labels)."""
     rows, pseudo_labels = [], []
-    automatic = {"k": None, **automatic_k_search(len(prepared.vectors))}
-    runs = [(method, k_settings) for method in METHODS for k_settings in ({"k": prepared.true_k}, automatic)]
-    for method, k_settings in runs:
-        scores, chosen_k = [], []
+    k_min, *_, k_max = k_candidates(len(prepared.vectors), ClusteringConfig())
+    runs = [(method, k) for method in METHODS for k in (prepared.true_k, None)]
+    for method, k in runs:
+        scores, chosen_k, other = [], [], []
         for seed in seeds:
-            labels = cluster(prepared, replace(METHODS[method], seed=seed, **k_settings))
+            labels, model = cluster(prepared, replace(METHODS[method], seed=seed, k=k))
             scores.append(clustering_scores(prepared.label_ids, labels))
-            chosen_k.append(int(labels.max()) + 1)
-            if method == DEFAULT_METHOD and k_settings["k"] is not None:
+            chosen_k.append(model.k)
+            other.append(model.outlier_share)
+            if method == DEFAULT_METHOD and k is not None:
                 pseudo_labels.append(labels)
-        if k_settings["k"] is None:
-            k_text = f"auto {k_settings['k_min']}..{k_settings['k_max']}: " + ", ".join(map(str, chosen_k))
-        else:
-            k_text = f"{prepared.true_k} (true)"
+        k_text = f"auto {k_min}..{k_max}: " + ", ".join(map(str, chosen_k)) if k is None else f"{k} (true)"
         rows.append(
             {
                 "set": prepared.labelled.name,
@@ -207,6 +215,7 @@ def clustering_rows(prepared: PreparedSet, seeds: list[int]) -> tuple[list[dict]
                 "method": method,
                 "k": k_text,
                 **{metric.upper(): mean_and_spread([s[metric] for s in scores]) for metric in ("acc", "nmi", "ari")},
+                "other %": mean_and_spread(other),
             }
         )
     return rows, pseudo_labels
@@ -285,6 +294,111 @@ def run_benchmark(sets: list[LabelledSet], seeds: list[int], model: str, cache_d
     return pd.DataFrame(clustering), pd.DataFrame(classifier)
 
 
+FIRST_CONTACT_FILE = DATA / "twcs_first_contact" / "first_contact_6000.csv.gz"
+# Words that name a conversational act rather than an issue: a category named by one is an act that slipped
+# through as an issue (emoji are written as words by clean_text, hence "face" and "smiling").
+CONVERSATIONAL_NAME_WORDS = frozenset(
+    {"thanks", "thank", "thx", "appreciate", "appreciated", "dm", "dms", "sent", "message", "hello", "hi", "hey"}
+    | {"yes", "ok", "okay", "done", "face", "smiling", "tears", "joy", "heart", "hands", "gracias"}
+)
+
+
+def categorise_real_tweets(name: str, tweets: pd.DataFrame, model: str, cache_dir: Path):
+    """The product's categorisation of real tweets (columns of clean_text): kinds, then categories of the issue
+    messages that open a thread, per language. Returns (conversation frame, clustered rows, category model)."""
+    conversation = conversation_frame(tweets)
+    issues = tweets.assign(near_duplicate_key=conversation["near_duplicate_key"]).loc[discovery_rows(conversation)]
+    issues = issues.assign(language=detect_languages(issues["text_clean"].tolist()))
+    vectors = cached_embeddings(name, issues["text_clean"].tolist(), model, cache_dir)
+    config = ClusteringConfig()
+    groups = language_groups(issues["language"], config.min_group_rows, together=is_multilingual(model))
+    categories = fit_categories(vectors, issues["tweet_id"].to_numpy(), issues, config, model, groups=groups)
+    return conversation, issues, categories
+
+
+def names_sharing_a_word(names: list[str]) -> int:
+    """How many category names repeat a word of another category's name."""
+    words = [set(re.findall(r"[^\W\d_]+", name.lower())) for name in names]
+    return sum(any(words[i] & words[j] for j in range(len(names)) if j != i) for i in range(len(names)))
+
+
+def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, categories: CategoryModel) -> dict:
+    """Where a set's tweets end up: issue categories, conversational kinds, "other", near-duplicate copies."""
+    tweets = len(conversation)
+    in_categories = len(categories.tweet_ids)
+    names = [c["name"] for c in categories.categories]
+    conversational = [
+        c for c in categories.categories if set(re.findall(r"[^\W\d_]+", c["name"].lower())) & CONVERSATIONAL_NAME_WORDS
+    ]
+    copies = conversation["near_duplicate_key"].duplicated(keep=False)
+    return {
+        "set": name,
+        "tweets": tweets,
+        "conversational kinds %": round(100 * float((conversation["message_kind"] != ISSUE).mean()), 1),
+        "issue messages %": round(100 * float((conversation["message_kind"] == ISSUE).mean()), 1),
+        "clustered (thread-opening issues)": len(issues),
+        "in a category %": round(100 * in_categories / len(issues), 1),
+        "other %": round(100 * categories.outlier_share, 1),
+        "near-duplicate copies % (all / clustered)": f"{100 * copies.mean():.1f} / "
+        f"{100 * issues['near_duplicate_key'].duplicated(keep=False).mean():.1f}",
+        "categories": categories.k,
+        "names repeating another's word": names_sharing_a_word(names),
+        "in conversational-named categories %": round(
+            100 * sum(c["size"] for c in conversational) / max(len(issues), 1), 1
+        ),
+    }
+
+
+def bundled_sample_tweets() -> pd.DataFrame:
+    inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
+    return clean_frame(inbound, frozenset(summary["brands"]))
+
+
+def first_contact_tweets() -> pd.DataFrame:
+    """The 6,000 first-contact tweets as clean_text rows: no ids, authors or dates, so every one opens a thread."""
+    texts = pd.read_csv(FIRST_CONTACT_FILE)["text"]
+    frame = pd.DataFrame(
+        {
+            "tweet_id": np.arange(len(texts), dtype=np.int64),
+            "author_id": [f"author-{i}" for i in range(len(texts))],
+            "created_at": pd.Timestamp("2017-11-01", tz="UTC"),
+            "text": texts,
+            "in_response_to_tweet_id": pd.array([None] * len(texts), dtype="Int64"),
+            "thread_brand": "",
+        }
+    )
+    return clean_frame(frame, frozenset()).loc[lambda f: ~f["is_empty"]]
+
+
+REAL_TWEET_SETS: dict[str, Callable[[], pd.DataFrame]] = {
+    "twcs_sample (bundled)": bundled_sample_tweets,
+    "twcs_first_contact_6000": first_contact_tweets,
+}
+
+
+def categories_table(categories: CategoryModel) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "language": c["language_group"],
+            "name": c["name"],
+            "tweets": c["size"],
+            "example": " ".join(c["representatives"][0].split())[:90],
+        }
+        for c in sorted(categories.categories, key=lambda c: -c["size"])
+    )
+
+
+def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    summary, tables = [], {}
+    for name, load in REAL_TWEET_SETS.items():
+        started = time.perf_counter()
+        conversation, issues, categories = categorise_real_tweets(name.split(" ")[0], load(), model, cache_dir)
+        summary.append(actionability(name, conversation, issues, categories))
+        tables[name] = categories_table(categories)
+        report(f"{name}: {len(conversation):,} tweets, {time.perf_counter() - started:.0f} s")
+    return pd.DataFrame(summary), tables
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
@@ -292,7 +406,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="clustering and split seeds 0..N-1 (default 3)")
     parser.add_argument("--model", default=BUNDLED_MODEL_NAME, help="embedding model (default: the bundled one)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--actionability", action="store_true", help="only the real unlabelled tweets: kinds, categories, other"
+    )
     args = parser.parse_args(argv)
+    if args.actionability:
+        summary, tables = run_actionability(args.model, args.cache_dir)
+        print(f"\nActionability on real unlabelled tweets (model {args.model})\n")
+        print(summary.set_index("set").T.to_markdown())
+        for name, table in tables.items():
+            print(f"\nCategories of {name}\n")
+            print(table.to_markdown(index=False))
+        return
     available = DEV_SETS if args.dev else EVALUATION_SETS
     names = args.sets.split(",") if args.sets else list(available)
     unknown = sorted(set(names) - set(available))

@@ -1,5 +1,6 @@
-"""Discovering support categories in embeddings: spectral clustering of the neighbour graph (or KMeans), k chosen
-by silhouette, c-TF-IDF keywords.
+"""Discovering support categories in embeddings: spectral clustering of the neighbour graph (or KMeans) per
+language group, k at the start of the silhouette plateau, near-duplicates counted once, an "other" bucket for
+tweets that fit no category, c-TF-IDF keywords.
 
 Spectral clustering links each tweet to its nearest neighbours by cosine similarity of the embeddings and cuts
 that graph into k well-connected parts; unlike KMeans it does not assume round, equally wide categories. Against
@@ -26,21 +27,34 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.manifold import spectral_embedding
 from sklearn.metrics import silhouette_score
 
+from support_nlp.core.language import UNDETERMINED
 from support_nlp.core.progress import ProgressCallback
 
 KEYWORDS_PER_CATEGORY = 10
 REPRESENTATIVES_PER_CATEGORY = 5
 NAME_KEYWORDS = 3
 MIN_NEIGHBOURS = 5
+# The search reaches categories of 8 tweets (the 267 labelled twcs tweets have 33 topics) up to 200 categories
+# (Banking77's 77 intents, 150 intents in 4,500 rows), in about 24 steps.
+ROWS_PER_CATEGORY_AT_K_MAX = 8
+K_MAX_CAP = 200
+K_CANDIDATES = 24
 
 
 @dataclass(frozen=True)
 class ClusteringConfig:
     pca_components: int = 50
-    k: int | None = None  # None: choose k in [k_min, k_max] by silhouette
+    k: int | None = None  # None: choose k in [k_min, k_max] (see choose_k)
     k_min: int = 6
-    k_max: int = 30
-    k_step: int = 2
+    # None: rows / ROWS_PER_CATEGORY_AT_K_MAX, at most K_MAX_CAP (the old 2·sqrt(rows) excluded the answer).
+    k_max: int | None = None
+    k_step: int | None = None  # None: about K_CANDIDATES candidates across the range
+    # Granularity knob: the smallest k whose silhouette is within this share of the best one. Silhouette keeps
+    # creeping up after the categories stop being real (within 1.5 % from k = 69 to 186 on Banking77 dev, while
+    # accuracy falls from 64 to 49); the start of the plateau is where it stops paying. Chosen on the dev sets
+    # among 0, 0.005, 0.01, 0.02, 0.03, 0.05: 0.01 came within 2 points of k = true on both (0: 8 and 16 points
+    # below). Larger: fewer, broader categories.
+    silhouette_tolerance: float = 0.01
     silhouette_sample: int = 5000
     seed: int = 0
     algorithm: Literal["spectral", "kmeans"] = "spectral"
@@ -51,6 +65,13 @@ class ClusteringConfig:
     max_neighbours: int = 100
     # The graph (O(rows^2) similarities, an eigenproblem) is built on at most this many seeded rows.
     graph_sample: int = 5000
+    # "other": a tweet whose cosine similarity to its category's mean embedding is below this fits no category
+    # well. Chosen on the dev sets (see OUTLIER_CHOICE below); at most `max_outlier_share` of the tweets, the
+    # least similar, go there.
+    outlier_similarity: float = 0.55
+    max_outlier_share: float = 0.15
+    # A language group (see fit_categories) with fewer distinct tweets than this is one category.
+    min_group_rows: int = 40
 
     def __post_init__(self):
         if self.algorithm not in ("spectral", "kmeans"):
@@ -59,7 +80,9 @@ class ClusteringConfig:
 
 @dataclass
 class CategoryModel:
-    """A fitted categorisation: projection, centroids, per-category descriptions and per-tweet assignments."""
+    """A fitted categorisation: projection, centroids, per-category descriptions and per-tweet assignments.
+
+    `tweet_ids`/`labels` hold the tweets in a category; `outlier_ids` the tweets that fit none ("other")."""
 
     pca_mean: np.ndarray
     pca_components: np.ndarray
@@ -67,9 +90,12 @@ class CategoryModel:
     tweet_ids: np.ndarray
     labels: np.ndarray
     categories: list[dict]
+    outlier_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     k_curve: list[dict] = field(default_factory=list)
     silhouette: float = float("nan")
     embedding_model: str = ""
+    # Share of each message kind (core/conversation.py) among all the tweets the categories were trained from.
+    message_kinds: dict = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -89,12 +115,14 @@ class CategoryModel:
             "centroids": self.centroids,
             "tweet_ids": self.tweet_ids,
             "labels": self.labels,
+            "outlier_ids": self.outlier_ids,
         }
         meta = {
             "categories": self.categories,
             "k_curve": self.k_curve,
             "silhouette": self.silhouette,
             "embedding_model": self.embedding_model,
+            "message_kinds": self.message_kinds,
         }
         return arrays, meta
 
@@ -104,6 +132,10 @@ class CategoryModel:
 
     def assignments(self) -> pd.DataFrame:
         return pd.DataFrame({"tweet_id": self.tweet_ids, "category_id": self.labels})
+
+    @property
+    def outlier_share(self) -> float:
+        return len(self.outlier_ids) / max(len(self.outlier_ids) + len(self.tweet_ids), 1)
 
 
 def _top_shares(values: pd.Series, n: int = 5) -> dict[str, float]:
@@ -179,20 +211,35 @@ def member_means(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def candidate_centroids(
-    features: np.ndarray, vectors: np.ndarray, ks: list[int], config: ClusteringConfig, kmeans_restarts: int
+    features: np.ndarray,
+    vectors: np.ndarray,
+    ks: list[int],
+    config: ClusteringConfig,
+    kmeans_restarts: int,
+    search: list[int] | None = None,
 ) -> Iterator[np.ndarray]:
-    """Centroids in the projection for each k in `ks`, by the configured algorithm."""
+    """Centroids in the projection for each k in `ks`, by the configured algorithm; the spectral graph is the one
+    for the whole `search` range (default `ks`), so a second scan inside a range sees the same graph."""
     if config.algorithm == "kmeans":
         for k in ks:
             yield KMeans(n_clusters=k, n_init=kmeans_restarts, random_state=config.seed).fit(features).cluster_centers_
         return
     sample = graph_sample_rows(len(vectors), config)
     # One graph and one eigenproblem serve every candidate k; the graph's degree suits the middle of the range.
-    typical_k = float(np.sqrt(min(ks) * max(ks)))
+    search = search or ks
+    typical_k = float(np.sqrt(min(search) * max(search)))
     graph = neighbour_graph(unit_rows(vectors[sample]), neighbour_count(len(sample), typical_k, config))
-    coordinates = spectral_coordinates(graph, min(max(ks), len(sample) - 1), config.seed)
+    coordinates = spectral_coordinates(graph, min(max(search), len(sample) - 1), config.seed)
     for k in ks:
         yield member_means(features[sample], spectral_partition(coordinates, k))
+
+
+def k_candidates(rows: int, config: ClusteringConfig) -> list[int]:
+    """The k searched: k_min up to k_max (or rows / ROWS_PER_CATEGORY_AT_K_MAX, at most K_MAX_CAP)."""
+    k_max = config.k_max if config.k_max is not None else min(rows // ROWS_PER_CATEGORY_AT_K_MAX, K_MAX_CAP)
+    k_max = min(max(k_max, config.k_min), rows - 1)
+    step = config.k_step or max(1, -(-(k_max - config.k_min) // K_CANDIDATES))
+    return sorted({*range(config.k_min, k_max + 1, step), k_max})
 
 
 def choose_k(
@@ -201,25 +248,48 @@ def choose_k(
     report: ProgressCallback | None = None,
     vectors: np.ndarray | None = None,
 ):
-    """Partition for each candidate k, score it by silhouette on a fixed sample; best k and the curve.
+    """Partition for each candidate k, score it by silhouette on a fixed sample; the chosen k and the curve.
 
+    The chosen k is the smallest whose silhouette is within `silhouette_tolerance` of the best (see the config).
     `vectors` are the embeddings the spectral neighbour graph is built from (default: `features`).
     """
-    k_max = min(config.k_max, len(features) - 1)
-    ks = list(range(config.k_min, k_max + 1, config.k_step))
-    if not ks:
+    if len(features) <= config.k_min:
         raise ValueError(f"too few tweets ({len(features)}) to cluster into at least {config.k_min} categories")
     vectors = features if vectors is None else vectors
+    coarse = k_candidates(len(features), config)
+    curve = silhouette_curve(features, vectors, coarse, coarse, config, report)
+    # The coarse grid only finds where the plateau starts; the ks skipped just before it are scanned one by one.
+    chosen = plateau_start(curve, config)
+    before = [k for k in coarse if k < chosen]
+    if before and chosen - before[-1] > 1:
+        curve = sorted(
+            curve + silhouette_curve(features, vectors, list(range(before[-1] + 1, chosen)), coarse, config, report),
+            key=lambda point: point["k"],
+        )
+    return plateau_start(curve, config), curve
+
+
+def silhouette_curve(
+    features: np.ndarray, vectors: np.ndarray, ks: list[int], search: list[int], config: ClusteringConfig, report
+) -> list[dict]:
+    """Silhouette (and inertia) of the partition for each k in `ks`, partitions made for the `search` range."""
     curve = []
-    for k, centroids in zip(ks, candidate_centroids(features, vectors, ks, config, kmeans_restarts=3), strict=True):
+    partitions = candidate_centroids(features, vectors, ks, config, kmeans_restarts=3, search=search)
+    for k, centroids in zip(ks, partitions, strict=True):
         centroids, labels = assign_to_nearest(features, centroids)
         score = sampled_silhouette(features, labels, config)
         inertia = float(((features - centroids[labels]) ** 2).sum())
         curve.append({"k": k, "silhouette": round(score, 4), "inertia": round(inertia, 2)})
         if report:
             report(f"choose k: k={k} silhouette={score:.4f}")
-    best = max(curve, key=lambda point: point["silhouette"])
-    return best["k"], curve
+    return curve
+
+
+def plateau_start(curve: list[dict], config: ClusteringConfig) -> int:
+    """The smallest k whose silhouette is within `silhouette_tolerance` of the best."""
+    best = max(point["silhouette"] for point in curve)
+    floor = best - config.silhouette_tolerance * abs(best)
+    return min(point["k"] for point in curve if point["silhouette"] >= floor)
 
 
 def class_tfidf_keywords(texts: list[str], labels: np.ndarray, k: int, top_n: int = KEYWORDS_PER_CATEGORY):
@@ -269,6 +339,66 @@ def describe_categories(
     return categories
 
 
+MIXED_LANGUAGES = "other languages"
+ALL_LANGUAGES = "all"
+# Name fragments of the common multilingual sentence encoders (paraphrase-multilingual-*, distiluse-base-multilingual,
+# LaBSE, multilingual-e5, bge-m3, XLM-R based models); any other model is treated as monolingual.
+MULTILINGUAL_MODEL_MARKERS = ("multilingual", "labse", "bge-m3", "xlm")
+
+
+def is_multilingual(model_name: str) -> bool:
+    return any(marker in model_name.lower() for marker in MULTILINGUAL_MODEL_MARKERS)
+
+
+def language_groups(languages: pd.Series, min_rows: int, together: bool) -> np.ndarray:
+    """The group each tweet is clustered in: its language, when the encoder is monolingual (`together` False).
+
+    An English-only encoder maps Spanish or German tweets by their shared function words, so one "que / en / el"
+    category swallows every Spanish issue; per language the words that differ are the topic. Undetermined
+    (very short) texts join English, the language of most twcs traffic; languages with fewer than `min_rows`
+    tweets share one group. With a multilingual encoder (`together` True) all languages are clustered together,
+    so a Spanish and an English refund complaint can share a category."""
+    if together:
+        return np.full(len(languages), ALL_LANGUAGES, dtype=object)
+    groups = languages.replace(UNDETERMINED, "en")
+    counts = groups.value_counts()
+    return groups.where(groups.map(counts) >= min_rows, MIXED_LANGUAGES).to_numpy(dtype=object)
+
+
+def distinct_rows(tweets: pd.DataFrame) -> np.ndarray:
+    """Indices of the first row of each near-duplicate group (`near_duplicate_key`), or of every row without it.
+
+    Copies of one text are one point to cluster: a promo retweeted 200 times is not a topic of its own."""
+    if "near_duplicate_key" not in tweets:
+        return np.arange(len(tweets))
+    return np.flatnonzero(~tweets["near_duplicate_key"].duplicated().to_numpy())
+
+
+def partition_group(
+    features: np.ndarray, vectors: np.ndarray, k: int | None, config: ClusteringConfig, report
+) -> tuple[np.ndarray, list[dict]]:
+    """Centroids of one group's partition (k fixed, or chosen by silhouette) and the k curve."""
+    if len(features) < config.min_group_rows or k == 1:
+        return features.mean(axis=0, keepdims=True), []
+    curve = []
+    if k is None:
+        k, curve = choose_k(features, config, report, vectors)
+    return next(candidate_centroids(features, vectors, [k], config, kmeans_restarts=5)), curve
+
+
+def similarity_to_category(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row to the mean embedding of its category."""
+    means = unit_rows(np.stack([vectors[labels == c].mean(axis=0) for c in range(labels.max() + 1)]))
+    return (unit_rows(vectors) * means[labels]).sum(axis=1)
+
+
+def outlier_rows(similarity: np.ndarray, config: ClusteringConfig) -> np.ndarray:
+    """Rows below the similarity floor, at most `max_outlier_share` of all rows (the least similar)."""
+    below = np.flatnonzero(similarity < config.outlier_similarity)
+    cap = int(config.max_outlier_share * len(similarity))
+    return below[np.argsort(similarity[below])[:cap]]
+
+
 def fit_categories(
     vectors: np.ndarray,
     tweet_ids: np.ndarray,
@@ -276,30 +406,58 @@ def fit_categories(
     config: ClusteringConfig = ClusteringConfig(),
     embedding_model: str = "",
     report: ProgressCallback | None = None,
+    groups: np.ndarray | None = None,
 ) -> CategoryModel:
-    """Cluster embeddings into categories. `tweets` rows align with `vectors` (text, text_clean, language, brand).
+    """Cluster embeddings into categories. `tweets` rows align with `vectors` (text, text_clean, language, brand,
+    optionally near_duplicate_key).
 
-    Labels are each tweet's nearest centroid in the projection; fewer than k categories come back only when a
-    partition's centroid is nearest to none of the tweets."""
+    `groups` (e.g. a language per row) are clustered separately: no category mixes two groups. The largest group
+    gets `config.k` (or k by silhouette); every other group as many categories as it has rows at the largest
+    group's average category size. Near-duplicates count once in the clustering and all in the sizes. Labels are
+    each tweet's nearest centroid of its group in the projection; tweets too far from their category's mean
+    embedding are outliers ("other")."""
     if len(vectors) != len(tweets):
         raise ValueError(f"{len(vectors)} vectors but {len(tweets)} tweets")
-    components = min(config.pca_components, vectors.shape[1], len(vectors))
-    pca = PCA(n_components=components, random_state=config.seed).fit(vectors)
+    groups = np.full(len(vectors), ALL_LANGUAGES, dtype=object) if groups is None else np.asarray(groups)
+    distinct = distinct_rows(tweets)
+    if len(distinct) <= config.k_min and config.k is None:
+        raise ValueError(f"too few tweets ({len(distinct)}) to cluster into at least {config.k_min} categories")
+    components = min(config.pca_components, vectors.shape[1], len(distinct))
+    pca = PCA(n_components=components, random_state=config.seed).fit(vectors[distinct])
     features = pca.transform(vectors).astype(np.float32)
-    if config.k is None:
-        k, curve = choose_k(features, config, report, vectors)
-    else:
-        k, curve = config.k, []
-    partition_centroids = next(candidate_centroids(features, vectors, [k], config, kmeans_restarts=5))
-    centroids, labels = assign_to_nearest(features, partition_centroids)
-    silhouette = sampled_silhouette(features, labels, config)
+    group_names, group_sizes = np.unique(groups[distinct], return_counts=True)
+    by_size = group_names[np.argsort(-group_sizes, kind="stable")]
+    labels = np.zeros(len(vectors), dtype=np.int32)
+    centroids, curve, rows_per_category = [], [], None
+    for group in by_size:
+        in_group = np.flatnonzero(groups == group)
+        fit_on = np.intersect1d(in_group, distinct)
+        k = config.k if rows_per_category is None else max(1, round(len(fit_on) / rows_per_category))
+        group_centroids, group_curve = partition_group(features[fit_on], vectors[fit_on], k, config, report)
+        group_centroids, group_labels = assign_to_nearest(features[in_group], group_centroids)
+        labels[in_group] = group_labels + len(centroids)
+        centroids += list(group_centroids)
+        if rows_per_category is None:
+            curve, rows_per_category = group_curve, len(fit_on) / len(group_centroids)
+    centroids = np.asarray(centroids)
+    outliers = outlier_rows(similarity_to_category(vectors, labels), config)
+    members = np.setdiff1d(np.arange(len(vectors)), outliers)
+    # A category that lost every member to "other" is dropped, so ids stay 0..k-1.
+    kept, member_labels = np.unique(labels[members], return_inverse=True)
+    centroids = centroids[kept]
+    member_labels = member_labels.astype(np.int32)
+    silhouette = sampled_silhouette(features[members], member_labels, config) if len(kept) > 1 else float("nan")
+    categories = describe_categories(features[members], centroids, member_labels, tweets.iloc[members])
+    for category in categories:
+        category["language_group"] = str(groups[members][member_labels == category["id"]][0])
     return CategoryModel(
         pca_mean=pca.mean_.astype(np.float32),
         pca_components=pca.components_.astype(np.float32),
         centroids=centroids.astype(np.float32),
-        tweet_ids=np.asarray(tweet_ids, dtype=np.int64),
-        labels=labels,
-        categories=describe_categories(features, centroids, labels, tweets),
+        tweet_ids=np.asarray(tweet_ids, dtype=np.int64)[members],
+        labels=member_labels,
+        categories=categories,
+        outlier_ids=np.asarray(tweet_ids, dtype=np.int64)[outliers],
         k_curve=curve,
         silhouette=round(silhouette, 4),
         embedding_model=embedding_model,

@@ -1,0 +1,216 @@
+"""What a customer's tweet does in its conversation: state an issue, or one of a few conversational acts.
+
+Most inbound twcs tweets answer an agent (in the bundled sample only 13 % open a thread). Clustering all of them
+turns "thanks", "sent you a DM", "iPhone 7, iOS 11" and "..." into discovered "categories". Here every inbound
+tweet gets a `message_kind`: `issue`, or one of the fixed conversational kinds in CONVERSATIONAL_KINDS, by rules
+and patterns (English and Spanish, with the commonest thanks and greetings of the other supported languages).
+A rule only ever turns a tweet *away* from `issue` when the whole tweet is the act: "thanks, but my order is
+still missing" stays an issue.
+
+Threads: twcs links a customer reply to the agent tweet it answers (`in_response_to_tweet_id`), and a customer's
+first message in a thread answers nothing. Inbound rows alone cannot follow the agent's side of a chain, so a
+thread here is a run of one customer's tweets to one brand, starting at a tweet that answers nothing (or at the
+customer's first tweet seen). Categories are discovered on the issue messages that open a thread; every tweet of
+a thread carries the category of the thread's first issue message (`thread_categories`), so cases can be counted.
+
+Near-duplicates: retweets, promotional copies and templates that differ only by URL, @mention, hashtag, case or
+punctuation share a `near_duplicate_key`; they are one text to cluster, counted with their copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import emoji
+import numpy as np
+import pandas as pd
+
+from support_nlp.core.text import MENTION_PATTERN, URL_PATTERN
+
+ISSUE = "issue"
+THANKS = "thanks_or_praise"
+DM_SENT = "dm_sent"
+DETAILS_GIVEN = "details_given"
+GREETING = "greeting"
+ACKNOWLEDGEMENT = "acknowledgement"
+EMPTY = "empty_or_unintelligible"
+CONVERSATIONAL_KINDS = (THANKS, DM_SENT, DETAILS_GIVEN, GREETING, ACKNOWLEDGEMENT, EMPTY)
+MESSAGE_KINDS = (ISSUE, *CONVERSATIONAL_KINDS)
+
+HASHTAG_PATTERN = re.compile(r"#\w+")
+RETWEET_PREFIX = re.compile(r"^\s*rt\b[\s:]*", re.IGNORECASE)
+NON_WORD = re.compile(r"[\W_]+")
+WORD = re.compile(r"[^\W_]+")
+
+
+def _words(*alternatives: str) -> re.Pattern:
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+
+
+# Words that make a tweet say something is wrong or wanted: a tweet holding one is never a mere act.
+PROBLEM_CUES = _words(
+    r"but", r"though", r"still", r"not", r"never",
+    r"(?:do|does|did|is|are|was|were|has|have|had|ca|wo|could|would|should)nt",
+    r"no longer", r"again", r"problem\w*", r"issue\w*",
+    r"error\w*", r"wrong", r"broke\w*", r"crash\w*", r"fail\w*", r"stuck", r"why", r"how", r"when", r"where",
+    r"refund\w*", r"cancel\w*", r"charged", r"missing", r"help", r"please", r"pls", r"can", r"could",
+    r"pero", r"todav[ií]a", r"a[uú]n", r"sigue\w*", r"problema\w*", r"error", r"ayuda\w*", r"por favor",
+    r"porqu[eé]", r"por qu[eé]", r"c[oó]mo", r"cu[aá]ndo", r"nunca",
+)  # fmt: skip
+THANKS_PATTERN = _words(
+    r"thanks?", r"thank (?:you|u|ya)", r"thx", r"thnx", r"tks", r"ty", r"cheers", r"appreciated?", r"grateful",
+    r"awesome", r"great", r"perfect", r"brilliant", r"amazing", r"excellent", r"love (?:you|it|u)",
+    r"(?:you|u) (?:guys )?(?:rock|are the best)", r"(?:it )?works? now", r"(?:all )?sorted", r"(?:that )?worked",
+    r"fixed", r"solved", r"resolved", r"gracias", r"mil gracias", r"genial", r"perfecto", r"excelente",
+    r"muy amables?", r"merci", r"danke", r"vielen dank", r"obrigad[oa]", r"grazie", r"bedankt", r"dank je",
+    r"arigato", r"ありがとう\w*",
+)  # fmt: skip
+DM_PATTERN = _words(
+    r"(?:sent|send|sending|dm[’']?e?d|pm[’']?e?d|messaged|replied|responded)(?: (?:you|u|y[’']?all|it))?"
+    r"(?: (?:a|an|the|another))? ?(?:dm|pm|direct message|private message|message)s?",
+    r"(?:check|see|read) (?:your|ur|the) (?:dm|pm|inbox|messages?)s?", r"dm[’']?e?d (?:you|u)", r"in (?:your|ur) dms?",
+    r"dm sent", r"just dm[’']?e?d", r"followed", r"following (?:you|u) now",
+    r"te (?:envi[eé]|mand[eé]|escrib[ií]) (?:un |el )?(?:dm|md|mp|mensaje|privado)",
+    r"(?:envi[eé]|mand[eé]) (?:un |el )?(?:dm|md|mp|mensaje directo|mensaje privado|privado)",
+    r"revis(?:a|en|ar) (?:el |tu |su |sus )?(?:dm|md|mp|inbox|privado|mensajes?)",
+)  # fmt: skip
+GREETING_PATTERN = re.compile(
+    r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening)|hola|buen(?:os|as) (?:d[ií]as|tardes|noches)|"
+    r"buenas|bonjour|salut|hallo|guten tag|ol[aá]|ciao|hoi)\b(?:\s+(?:there|team|guys|all|everyone|again|"
+    r"support|equipo|chicos))?[\s!.,?]*$",
+    re.IGNORECASE,
+)
+ACKNOWLEDGEMENT_PATTERN = re.compile(
+    r"^(?:ok(?:ay)?|k|kk|yes|yeah|yep|yup|sure|no|nope|done|will do|got it|i see|alright|all right|understood|"
+    r"noted|fine|cool|right|si|sí|vale|listo|claro|dale|de acuerdo|entendido|ya|oui|ja|d'accord)"
+    r"(?:[\s,.!]+(?:ok(?:ay)?|yes|thanks?|thank you|will do|done|sure|i will|i did|gracias|listo|vale))*[\s!.,?]*$",
+    re.IGNORECASE,
+)
+# Device, version, order/account numbers and e-mail addresses: what an agent asks for, and gets, in a follow-up.
+DETAIL_TOKENS = re.compile(
+    r"\b\d+(?:\.\d+)+\b|\b(?:ios|android|macos|os x|windows|iphone|ipad|ipod|mac(?:book)?|imac|galaxy|pixel|"
+    r"oneplus|xbox|ps4|ps3|version|v\d+|model|build)\b|\b[\w.+-]+@[\w-]+\.[\w.]+\b|\b\d{5,}\b|#\s?\d{4,}",
+    re.IGNORECASE,
+)
+INTERJECTIONS = _words(
+    r"h+m+", r"a+y+", r"ha(?:ha)+h?", r"lo+l", r"lmao", r"omg", r"wow", r"ugh+", r"u+h+", r"o+h+", r"a+h+",
+    r"y+a+y+", r"jaja(?:ja)*", r"xd", r"wtf", r"smh", r"idk", r"bruh", r"meh", r"huh", r"eh", r"pls", r"plz",
+)  # fmt: skip
+# A message of more words than this states more than a thanks, a greeting or a detail.
+MAX_ACT_WORDS = 12
+MAX_DETAIL_WORDS = 16
+MIN_CONTENT_LETTERS = 3
+MAX_GREETING_WORDS = 3
+# A plain thanks, or a report that the problem is gone, may hold a problem cue word ("thanks for the help",
+# "the problem is solved, thanks"); those stay thanks.
+RESOLVED_PATTERN = re.compile(
+    r"(?:\w+ ){0,3}(?:(?:thanks?|thank (?:you|u)|thx|cheers)(?: (?:so|very) much)?"
+    r"(?: for (?:the|your|ur|all)(?: \w+){0,2} (?:help|reply|response|support|assistance))?"
+    r"|(?:the )?(?:problem|issue) (?:is |was |has been |got )?(?:solved|fixed|resolved|sorted)"
+    r"|(?:its|it is|thats|all|everything(?: is)?) (?:working|works|fine|good|sorted)(?: (?:again|now))?"
+    r"|(?:\w+ )?(?:working|works) (?:again|now))"
+    r"(?: (?:thanks?|thank (?:you|u)|thx|cheers|now|again|that helps|much appreciated)){0,3}",
+    re.IGNORECASE,
+)
+
+
+def words_without_emoji(text: str) -> list[str]:
+    """The words of a text, emoji and apostrophes removed ("don't" -> "dont")."""
+    text = emoji.replace_emoji(text, replace=" ")
+    return WORD.findall(text.replace("’", "'").replace("'", ""))
+
+
+def message_kind(raw_text: str, opens_thread: bool) -> str:
+    """`issue` or one of CONVERSATIONAL_KINDS for one inbound tweet (raw text, as written)."""
+    typed = MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text))
+    words = words_without_emoji(typed)
+    text = " ".join(words)
+    states_problem = bool(PROBLEM_CUES.search(text)) and not RESOLVED_PATTERN.fullmatch(text)
+    if ACKNOWLEDGEMENT_PATTERN.match(text):
+        return ACKNOWLEDGEMENT
+    if not opens_thread and len(words) <= MAX_DETAIL_WORDS and DETAIL_TOKENS.search(typed) and not states_problem:
+        return DETAILS_GIVEN
+    if sum(ch.isalpha() for ch in INTERJECTIONS.sub(" ", text)) < MIN_CONTENT_LETTERS:
+        return EMPTY
+    asks = "?" in typed and len(words) > MAX_GREETING_WORDS
+    if states_problem or asks or len(words) > MAX_ACT_WORDS:
+        return ISSUE
+    if DM_PATTERN.search(text):
+        return DM_SENT
+    if THANKS_PATTERN.search(text):
+        return THANKS
+    if GREETING_PATTERN.match(text):
+        return GREETING
+    return ISSUE
+
+
+def message_kinds(raw_texts: list[str], opens_thread: np.ndarray) -> list[str]:
+    return [message_kind(text, bool(opens)) for text, opens in zip(raw_texts, opens_thread, strict=True)]
+
+
+def near_duplicate_key(raw_text: str) -> str:
+    """Hash of the text without URLs, @mentions, hashtags, a retweet prefix, case, punctuation and emoji."""
+    text = RETWEET_PREFIX.sub("", raw_text)
+    text = HASHTAG_PATTERN.sub(" ", MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", text)))
+    text = NON_WORD.sub(" ", emoji.replace_emoji(text, replace=" ").lower()).strip()
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def opens_thread(in_response_to_tweet_id: pd.Series) -> np.ndarray:
+    """True where a customer tweet answers no tweet: the first message of a thread."""
+    return in_response_to_tweet_id.isna().to_numpy()
+
+
+def thread_ids(tweets: pd.DataFrame) -> np.ndarray:
+    """Per tweet, the tweet_id of the first tweet of its thread (see the module docstring).
+
+    `tweets` needs tweet_id, author_id, brand, created_at and in_response_to_tweet_id.
+    """
+    order = tweets.sort_values(["author_id", "brand", "created_at", "tweet_id"]).index
+    ordered = tweets.loc[order]
+    same_conversation = (ordered["author_id"] == ordered["author_id"].shift()) & (
+        ordered["brand"] == ordered["brand"].shift()
+    )
+    starts = ~same_conversation.to_numpy() | opens_thread(ordered["in_response_to_tweet_id"])
+    first_row = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
+    thread = pd.Series(ordered["tweet_id"].to_numpy()[first_row], index=order)
+    return thread.loc[tweets.index].to_numpy(np.int64)
+
+
+def conversation_frame(tweets: pd.DataFrame) -> pd.DataFrame:
+    """Per tweet: tweet_id, message_kind, opens_thread, thread_id and near_duplicate_key.
+
+    `tweets` needs tweet_id, author_id, brand, created_at, text and in_response_to_tweet_id."""
+    opens = opens_thread(tweets["in_response_to_tweet_id"])
+    return pd.DataFrame(
+        {
+            "tweet_id": tweets["tweet_id"].to_numpy(np.int64),
+            "message_kind": message_kinds(tweets["text"].tolist(), opens),
+            "opens_thread": opens,
+            "thread_id": thread_ids(tweets),
+            "near_duplicate_key": [near_duplicate_key(text) for text in tweets["text"]],
+        },
+        index=tweets.index,
+    )
+
+
+def discovery_rows(conversation: pd.DataFrame) -> np.ndarray:
+    """Where categories are discovered: issue messages that open a thread, where customers state the issue.
+
+    Follow-ups mostly answer an agent's question ("it's on my laptop", "since Monday"); they are classified into
+    the categories found here, and counted with their thread."""
+    return (conversation["opens_thread"] & (conversation["message_kind"] == ISSUE)).to_numpy()
+
+
+def thread_categories(conversation: pd.DataFrame, category: pd.Series, created_at: pd.Series) -> np.ndarray:
+    """Per tweet, the category of its thread's first issue message ("" when the thread has none)."""
+    issues = conversation.assign(category=category.to_numpy(), created_at=created_at.to_numpy())
+    issues = issues[issues["message_kind"] == ISSUE].sort_values(["created_at", "tweet_id"])
+    by_thread = issues.drop_duplicates("thread_id").set_index("thread_id")["category"]
+    return conversation["thread_id"].map(by_thread).fillna("").to_numpy()
+
+
+def kind_shares(kinds: pd.Series) -> dict[str, float]:
+    shares = kinds.value_counts(normalize=True)
+    return {kind: round(float(shares.get(kind, 0.0)), 4) for kind in MESSAGE_KINDS}
