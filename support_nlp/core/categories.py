@@ -211,25 +211,18 @@ def member_means(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def candidate_centroids(
-    features: np.ndarray,
-    vectors: np.ndarray,
-    ks: list[int],
-    config: ClusteringConfig,
-    kmeans_restarts: int,
-    search: list[int] | None = None,
+    features: np.ndarray, vectors: np.ndarray, ks: list[int], config: ClusteringConfig, kmeans_restarts: int
 ) -> Iterator[np.ndarray]:
-    """Centroids in the projection for each k in `ks`, by the configured algorithm; the spectral graph is the one
-    for the whole `search` range (default `ks`), so a second scan inside a range sees the same graph."""
+    """Centroids in the projection for each k in `ks`, by the configured algorithm."""
     if config.algorithm == "kmeans":
         for k in ks:
             yield KMeans(n_clusters=k, n_init=kmeans_restarts, random_state=config.seed).fit(features).cluster_centers_
         return
     sample = graph_sample_rows(len(vectors), config)
     # One graph and one eigenproblem serve every candidate k; the graph's degree suits the middle of the range.
-    search = search or ks
-    typical_k = float(np.sqrt(min(search) * max(search)))
+    typical_k = float(np.sqrt(min(ks) * max(ks)))
     graph = neighbour_graph(unit_rows(vectors[sample]), neighbour_count(len(sample), typical_k, config))
-    coordinates = spectral_coordinates(graph, min(max(search), len(sample) - 1), config.seed)
+    coordinates = spectral_coordinates(graph, min(max(ks), len(sample) - 1), config.seed)
     for k in ks:
         yield member_means(features[sample], spectral_partition(coordinates, k))
 
@@ -253,43 +246,21 @@ def choose_k(
     The chosen k is the smallest whose silhouette is within `silhouette_tolerance` of the best (see the config).
     `vectors` are the embeddings the spectral neighbour graph is built from (default: `features`).
     """
+    ks = k_candidates(len(features), config)
     if len(features) <= config.k_min:
         raise ValueError(f"too few tweets ({len(features)}) to cluster into at least {config.k_min} categories")
     vectors = features if vectors is None else vectors
-    coarse = k_candidates(len(features), config)
-    curve = silhouette_curve(features, vectors, coarse, coarse, config, report)
-    # The coarse grid only finds where the plateau starts; the ks skipped just before it are scanned one by one.
-    chosen = plateau_start(curve, config)
-    before = [k for k in coarse if k < chosen]
-    if before and chosen - before[-1] > 1:
-        curve = sorted(
-            curve + silhouette_curve(features, vectors, list(range(before[-1] + 1, chosen)), coarse, config, report),
-            key=lambda point: point["k"],
-        )
-    return plateau_start(curve, config), curve
-
-
-def silhouette_curve(
-    features: np.ndarray, vectors: np.ndarray, ks: list[int], search: list[int], config: ClusteringConfig, report
-) -> list[dict]:
-    """Silhouette (and inertia) of the partition for each k in `ks`, partitions made for the `search` range."""
     curve = []
-    partitions = candidate_centroids(features, vectors, ks, config, kmeans_restarts=3, search=search)
-    for k, centroids in zip(ks, partitions, strict=True):
+    for k, centroids in zip(ks, candidate_centroids(features, vectors, ks, config, kmeans_restarts=3), strict=True):
         centroids, labels = assign_to_nearest(features, centroids)
         score = sampled_silhouette(features, labels, config)
         inertia = float(((features - centroids[labels]) ** 2).sum())
         curve.append({"k": k, "silhouette": round(score, 4), "inertia": round(inertia, 2)})
         if report:
             report(f"choose k: k={k} silhouette={score:.4f}")
-    return curve
-
-
-def plateau_start(curve: list[dict], config: ClusteringConfig) -> int:
-    """The smallest k whose silhouette is within `silhouette_tolerance` of the best."""
     best = max(point["silhouette"] for point in curve)
     floor = best - config.silhouette_tolerance * abs(best)
-    return min(point["k"] for point in curve if point["silhouette"] >= floor)
+    return next(point["k"] for point in curve if point["silhouette"] >= floor), curve
 
 
 def class_tfidf_keywords(texts: list[str], labels: np.ndarray, k: int, top_n: int = KEYWORDS_PER_CATEGORY):
