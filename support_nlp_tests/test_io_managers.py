@@ -121,8 +121,11 @@ def test_category_and_classifier_models_round_trip(real_set):
     assert isinstance(loaded, CategoryModel) and loaded.k == 4 and loaded.names == categories.names
     np.testing.assert_array_equal(loaded.project(vectors), categories.project(vectors))
 
+    # Categories label the tweets they keep (not "other"), by tweet id.
+    labelled = np.isin(tweet_ids, categories.tweet_ids)
+    labels = pd.Series(categories.labels, index=categories.tweet_ids).loc[tweet_ids[labelled]].to_numpy()
     classifier = train_classifier(
-        vectors, categories.labels, days, categories.names, BUNDLED_MODEL_NAME, ClassifierConfig()
+        vectors[labelled], labels, days[labelled], categories.names, BUNDLED_MODEL_NAME, ClassifierConfig()
     )
     loaded = assert_round_trip(classifier)
     assert isinstance(loaded, ClassifierModel) and loaded.metrics == classifier.metrics

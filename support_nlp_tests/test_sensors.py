@@ -13,6 +13,7 @@ from upath import UPath
 
 from support_nlp.assets import inference
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE
 from support_nlp.core.twcs import CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.metadata import add_per_partition_metadata
@@ -177,6 +178,8 @@ def predictions_stand_in(context: dg.AssetExecutionContext, config: DayKindConfi
             "category_name": categories,
             "confidence": [0.3 if name == UNCERTAIN_NAME else 0.9 for name in categories],
             "text": "",
+            "message_kind": ISSUE,
+            "thread_id": range(len(categories)),
         }
     )
     by_day = {day: frame for day in context.partition_keys}

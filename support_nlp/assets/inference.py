@@ -13,10 +13,8 @@ from support_nlp.core.quality import population_stability_index
 from support_nlp.metadata import (
     add_per_partition_metadata,
     check_specs,
-    concat_days,
     preview_table,
     share_markdown,
-    split_by_day,
 )
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
@@ -73,10 +71,11 @@ def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierMo
 
 
 def with_conversation(predicted: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataFrame:
-    """`message_kind` and `thread_category` added; conversational messages lose their own category.
+    """`message_kind`, `thread_id` and `thread_category` added; conversational messages lose their own category.
 
-    Threads are followed within the tweets given (a run's days): a thread that began before them counts from
-    its first tweet inside them."""
+    A thread's category is that of its first issue message among the tweets given (one day): a day's predictions
+    then depend on that day alone, whichever days a run covers, and a thread continued after midnight counts from
+    its first issue message of the new day."""
     conversation = conversation_frame(tweets).set_index("tweet_id").loc[predicted["tweet_id"]].reset_index()
     issue = (conversation["message_kind"] == ISSUE).to_numpy()
     out = predicted.assign(message_kind=conversation["message_kind"].to_numpy())
@@ -88,10 +87,11 @@ def with_conversation(predicted: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataF
 
 
 def predict_run(clean_text: dict[str, pd.DataFrame], embeddings: dict, model: ClassifierModel, min_confidence: float):
-    """Per day, predictions of every embedded tweet, with threads followed across all the days of the run."""
-    days = list(clean_text)
-    predicted = concat_days({day: predict_day(clean_text[day], embeddings[day], model, min_confidence) for day in days})
-    return split_by_day(with_conversation(predicted, concat_days(clean_text)), days)
+    """Per day, predictions of every embedded tweet with its conversation (see `with_conversation`)."""
+    return {
+        day: with_conversation(predict_day(tweets, embeddings[day], model, min_confidence), tweets)
+        for day, tweets in clean_text.items()
+    }
 
 
 def describe_predictions(frame: pd.DataFrame) -> dict:

@@ -20,6 +20,7 @@ RAW_SCHEMA = {
     "in_response_to_tweet_id": "Int64",
     "day": "str",
     "thread_brand": "str",
+    "thread_id": "int64",
 }
 PREVIEW_COLUMNS = ["tweet_id", "author_id", "created_at", "text", "response_tweet_id", "in_response_to_tweet_id"]
 QUARANTINE_PREVIEW_COLUMNS = ["record", "line", "reason", "detail", "tweet_id", "created_at", "text"]

@@ -7,11 +7,11 @@ and patterns (English and Spanish, with the commonest thanks and greetings of th
 A rule only ever turns a tweet *away* from `issue` when the whole tweet is the act: "thanks, but my order is
 still missing" stays an issue.
 
-Threads: twcs links a customer reply to the agent tweet it answers (`in_response_to_tweet_id`), and a customer's
-first message in a thread answers nothing. Inbound rows alone cannot follow the agent's side of a chain, so a
-thread here is a run of one customer's tweets to one brand, starting at a tweet that answers nothing (or at the
-customer's first tweet seen). Categories are discovered on the issue messages that open a thread; every tweet of
-a thread carries the category of the thread's first issue message (`thread_categories`), so cases can be counted.
+Threads: twcs links every tweet to the one it answers (`in_response_to_tweet_id`), and a customer's first message
+in a thread answers nothing. raw_tweets follows each chain through the agents' tweets too, over the whole source
+(`core.twcs.thread_roots`), and gives every customer tweet the `thread_id` of its conversation's first tweet.
+Categories are discovered on the issue messages that open a thread; every tweet of a thread carries the category
+of the thread's first issue message (`thread_categories`), so cases can be counted.
 
 Near-duplicates: retweets, promotional copies and templates that differ only by URL, @mention, hashtag, case or
 punctuation share a `near_duplicate_key`; they are one text to cluster, counted with their copies.
@@ -162,33 +162,17 @@ def opens_thread(in_response_to_tweet_id: pd.Series) -> np.ndarray:
     return in_response_to_tweet_id.isna().to_numpy()
 
 
-def thread_ids(tweets: pd.DataFrame) -> np.ndarray:
-    """Per tweet, the tweet_id of the first tweet of its thread (see the module docstring).
-
-    `tweets` needs tweet_id, author_id, brand, created_at and in_response_to_tweet_id.
-    """
-    order = tweets.sort_values(["author_id", "brand", "created_at", "tweet_id"]).index
-    ordered = tweets.loc[order]
-    same_conversation = (ordered["author_id"] == ordered["author_id"].shift()) & (
-        ordered["brand"] == ordered["brand"].shift()
-    )
-    starts = ~same_conversation.to_numpy() | opens_thread(ordered["in_response_to_tweet_id"])
-    first_row = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
-    thread = pd.Series(ordered["tweet_id"].to_numpy()[first_row], index=order)
-    return thread.loc[tweets.index].to_numpy(np.int64)
-
-
 def conversation_frame(tweets: pd.DataFrame) -> pd.DataFrame:
     """Per tweet: tweet_id, message_kind, opens_thread, thread_id and near_duplicate_key.
 
-    `tweets` needs tweet_id, author_id, brand, created_at, text and in_response_to_tweet_id."""
+    `tweets` needs tweet_id, thread_id, text and in_response_to_tweet_id (as raw_tweets has them)."""
     opens = opens_thread(tweets["in_response_to_tweet_id"])
     return pd.DataFrame(
         {
             "tweet_id": tweets["tweet_id"].to_numpy(np.int64),
             "message_kind": message_kinds(tweets["text"].tolist(), opens),
             "opens_thread": opens,
-            "thread_id": thread_ids(tweets),
+            "thread_id": tweets["thread_id"].to_numpy(np.int64),
             "near_duplicate_key": [near_duplicate_key(text) for text in tweets["text"]],
         },
         index=tweets.index,

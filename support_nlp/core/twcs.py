@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from support_nlp.core.privacy import KIND_NAMES, mask_personal_data, mask_texts
 from support_nlp.core.progress import Progress, ProgressCallback
+from support_nlp.core.text import addressed_brand, brand_lookup
 
 TWCS_COLUMNS = [
     "tweet_id",
@@ -44,7 +45,7 @@ CREATED_AT_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 INBOUND_VALUES = {"True": True, "False": False}
 
 # Bump when the parsed layout or parsing rules change, so old caches are not reused.
-CACHE_FORMAT_VERSION = "3"
+CACHE_FORMAT_VERSION = "4"
 CSV_CHUNK_ROWS = 250_000
 CACHE_ROW_GROUP_ROWS = 50_000
 CACHE_FILES = ("inbound.parquet", "quarantine.parquet")
@@ -225,7 +226,7 @@ def read_twcs(
     _check_container(source, storage_options)
     _check_header(source, storage_options)
     short_records, counted_records = _short_records(source, storage_options)
-    inbound_chunks, quarantine_chunks, reply_authors = [], [], []
+    inbound_chunks, quarantine_chunks, replies = [], [], []
     masked_by_kind = Counter({kind: 0 for kind in KIND_NAMES})
     records = outbound_rows = 0
     progress = Progress("parse source", total=0, report=report)
@@ -257,7 +258,7 @@ def read_twcs(
                 quarantine_chunks.append(_quarantine(chunk[inbound_flag.isna()], "inbound_not_true_or_false"))
                 outbound = chunk[inbound_flag.eq(False)]
                 outbound_rows += len(outbound)
-                reply_authors.append(outbound[["tweet_id", "author_id"]])
+                replies.append(outbound[["tweet_id", "author_id", "in_response_to_tweet_id"]])
                 typed, quarantined = _type_inbound(chunk[inbound_flag.eq(True)])
                 inbound_chunks.append(typed)
                 quarantine_chunks.append(quarantined)
@@ -279,8 +280,9 @@ def read_twcs(
     inbound = pd.concat(inbound_chunks)
     inbound, duplicates = _split_duplicates(inbound)
     inbound, late = _split_after_silence(inbound)
-    authors = pd.concat(reply_authors, ignore_index=True)
+    authors = pd.concat(replies, ignore_index=True)
     inbound["thread_brand"] = thread_brands(inbound, authors)
+    inbound["thread_id"] = thread_ids(inbound, authors)
     quarantine = pd.concat([*quarantine_chunks, duplicates, late, bad_lines], ignore_index=True)[QUARANTINE_COLUMNS]
     summary = {
         "source": str(source),
@@ -478,6 +480,63 @@ def _split_after_silence(inbound: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     late = (inbound["day"] > last_day).to_numpy()
     detail = f"after more than {MAX_SILENT_DAYS} days without tweets following {last_day}"
     return inbound[~late], _quarantine(inbound[late].assign(inbound="True"), "created_at_after_long_silence", detail)
+
+
+def thread_ids(inbound: pd.DataFrame, replies: pd.DataFrame) -> pd.Series:
+    """Per customer tweet, the tweet_id of the first tweet of its conversation, computed over the whole source so
+    that a tweet's thread never depends on which days a run reads.
+
+    The reply chain decides where the source holds it: a tweet's chain (customer and agent tweets alike, through
+    `in_response_to_tweet_id`) leads back to the customer tweet that answered nothing. Where a link is missing (an
+    extract of twcs lacks most agent tweets), the tweet continues the customer's latest thread with the same brand.
+    """
+    root = chain_roots(inbound, replies)
+    opened = inbound["in_response_to_tweet_id"].isna().to_numpy()
+    chain_reaches_an_opener = np.isin(root, inbound.loc[opened, "tweet_id"].to_numpy(np.int64))
+    return pd.Series(
+        np.where(chain_reaches_an_opener, root, customer_brand_runs(inbound, replies)), index=inbound.index
+    )
+
+
+def chain_roots(inbound: pd.DataFrame, replies: pd.DataFrame) -> np.ndarray:
+    """Per customer tweet, the earliest tweet of its reply chain that the source holds."""
+    reply_ids = parse_ids(replies["tweet_id"]).to_numpy(np.int64, na_value=-1)
+    ids = np.concatenate([inbound["tweet_id"].to_numpy(np.int64), reply_ids])
+    parents = pd.concat(
+        [inbound["in_response_to_tweet_id"], parse_ids(replies["in_response_to_tweet_id"].str.removesuffix(".0"))],
+        ignore_index=True,
+    )
+    chain = pd.DataFrame({"id": ids, "parent": parents.to_numpy(np.int64, na_value=-1)})
+    chain = chain[chain["id"] >= 0].drop_duplicates("id")
+    # A tweet answering nothing, or answering a tweet the source does not hold, ends the chain.
+    held = chain["parent"].isin(chain["id"])
+    root = pd.Series(np.where(held, chain["parent"], chain["id"]), index=chain["id"].to_numpy())
+    # Pointer jumping: each pass doubles the length of chain followed, so a few dozen passes cover any thread;
+    # the cap only guards against reply cycles in a malformed file.
+    for _ in range(64):
+        jumped = root.reindex(root.to_numpy()).to_numpy()
+        if np.array_equal(jumped, root.to_numpy()):
+            break
+        root = pd.Series(jumped, index=root.index)
+    return root.reindex(inbound["tweet_id"].to_numpy()).to_numpy(np.int64)
+
+
+def customer_brand_runs(inbound: pd.DataFrame, replies: pd.DataFrame) -> np.ndarray:
+    """Per customer tweet, the first tweet of its run of tweets to one brand, a run starting anew at each tweet
+    that answers nothing."""
+    lookup = brand_lookup(replies["author_id"].unique())
+    brand = [
+        addressed_brand(text, thread_brand, lookup)
+        for text, thread_brand in zip(inbound["text"], inbound["thread_brand"], strict=True)
+    ]
+    tweets = inbound[["tweet_id", "author_id", "created_at", "in_response_to_tweet_id"]].assign(brand=brand)
+    order = tweets.sort_values(["author_id", "brand", "created_at", "tweet_id"]).index
+    ordered = tweets.loc[order]
+    same_pair = (ordered["author_id"] == ordered["author_id"].shift()) & (ordered["brand"] == ordered["brand"].shift())
+    starts = ~same_pair.to_numpy() | ordered["in_response_to_tweet_id"].isna().to_numpy()
+    first_row = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
+    run = pd.Series(ordered["tweet_id"].to_numpy(np.int64)[first_row], index=order)
+    return run.loc[inbound.index].to_numpy(np.int64)
 
 
 def thread_brands(inbound: pd.DataFrame, reply_authors: pd.DataFrame) -> pd.Series:
