@@ -7,6 +7,7 @@ from support_nlp.assets.features import clean_text, embeddings
 from support_nlp.assets.inference import predictions
 from support_nlp.assets.ingestion import raw_tweets
 from support_nlp.assets.report import category_report
+from support_nlp.assets.trends import category_trends
 
 features_job = dg.define_asset_job(
     "features",
@@ -23,5 +24,14 @@ daily_inference_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings, predictions),
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
-# Runs shortly after midnight UTC for the day that just ended.
+trends_job = dg.define_asset_job(
+    "trends",
+    selection=dg.AssetSelection.assets(category_trends),
+    description="Tweets and cases per category and day over every predicted day; spike and emerging-topic checks.",
+)
+# Runs shortly after midnight UTC for the day that just ended. A day without tweets still runs and materializes
+# empty partitions (0 rows, no predictions); past the configured last day there is no partition and the tick is
+# skipped.
 daily_inference_schedule = dg.build_schedule_from_partitioned_job(daily_inference_job, hour_of_day=1, minute_of_hour=15)
+# After the day's predictions: trends and their alerts include the new day.
+trends_schedule = dg.ScheduleDefinition(job=trends_job, cron_schedule="15 2 * * *", execution_timezone="UTC")

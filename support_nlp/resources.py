@@ -13,7 +13,7 @@ from upath import UPath
 from support_nlp.core.embedding import BUNDLED_MODEL_NAME, Encoder, embed_texts, load_encoder
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.progress import Progress, ProgressCallback
-from support_nlp.core.storage import s3_storage_options
+from support_nlp.core.storage import is_local, s3_storage_options, storage_errors, write_atomically
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 
 DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
@@ -68,3 +68,21 @@ class EmbeddingModel(dg.ConfigurableResource):
         return embed_texts(
             texts, self.model, self.batch_size, self.device, progress, self.backend, self._cache, self.export_dir
         )
+
+
+class ReportStore(dg.ConfigurableResource):
+    """Where files for people (HTML reports, PNG plots) are written: a local folder or `s3://bucket/prefix`."""
+
+    base_path: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def write(self, name: str, data: bytes) -> str:
+        """Replace the file `name` with `data`; returns where it is."""
+        folder = UPath(self.base_path, **s3_storage_options(self.base_path, self.endpoint_url, self.region))
+        path = folder / name
+        with storage_errors("write", path):
+            if is_local(folder):
+                Path(folder.path).mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+        return str(path)
