@@ -16,8 +16,8 @@ features_job = dg.define_asset_job(
 )
 training_job = dg.define_asset_job(
     "training",
-    selection=dg.AssetSelection.assets(cluster_labels, classifier, category_report),
-    description="Discover categories over all materialized days, train the classifier, report on both.",
+    selection=dg.AssetSelection.assets(cluster_labels, classifier),
+    description="Discover categories over all materialized days and train the classifier on them.",
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
@@ -26,12 +26,13 @@ daily_inference_job = dg.define_asset_job(
 )
 trends_job = dg.define_asset_job(
     "trends",
-    selection=dg.AssetSelection.assets(category_trends),
-    description="Tweets and cases per category and day over every predicted day; spike and emerging-topic checks.",
+    selection=dg.AssetSelection.assets(category_trends, category_report),
+    description="Tweets and cases per category and day over every predicted day with spike and emerging-topic "
+    "checks; the category report (HTML in storage).",
 )
 # Runs shortly after midnight UTC for the day that just ended. A day without tweets still runs and materializes
 # empty partitions (0 rows, no predictions); past the configured last day there is no partition and the tick is
 # skipped.
 daily_inference_schedule = dg.build_schedule_from_partitioned_job(daily_inference_job, hour_of_day=1, minute_of_hour=15)
-# After the day's predictions: trends and their alerts include the new day.
+# After the day's predictions: trends, their alerts and the report include the new day.
 trends_schedule = dg.ScheduleDefinition(job=trends_job, cron_schedule="15 2 * * *", execution_timezone="UTC")

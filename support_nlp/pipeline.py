@@ -1,9 +1,10 @@
 """`make run`: materialize the whole graph over every day of the configured source, then summarise.
 
-Three runs, recorded in the Dagster instance at $DAGSTER_HOME so `make ui` shows them afterwards:
+Four runs, recorded in the Dagster instance at $DAGSTER_HOME so `make ui` shows them afterwards:
 1. `features` (raw_tweets, clean_text, embeddings) over the days holding tweets, as one single-run backfill;
 2. `training` (cluster_labels, classifier);
-3. `predictions` over the same days, again as one run.
+3. `daily_inference`'s `predictions` over the same days, again as one run;
+4. `trends` (category_trends, category_report): volume per category and day, spike checks, the HTML report.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class PipelineResult:
     classifier: ClassifierModel
     rows_predicted: int
     predictions_path: str
+    report_path: str
+    spikes: str
+    failed_checks: list[str]
     seconds_by_stage: dict[str, float]
 
 
@@ -69,6 +73,9 @@ def run_pipeline(
     run("features", day_range)
     training = run("training", {})
     inference = run("daily_inference", day_range, asset_selection=[dg.AssetKey("predictions")])
+    trends = run("trends", {})
+    report = trends.asset_materializations_for_node("category_report")[0].metadata
+    trend = trends.asset_materializations_for_node("category_trends")[0].metadata
     materializations = [
         event.event_specific_data.materialization
         for event in inference.get_asset_materialization_events()
@@ -81,16 +88,19 @@ def run_pipeline(
         classifier=training.asset_value("classifier"),
         rows_predicted=sum(int(m.metadata["dagster/row_count"].value) for m in materializations),
         predictions_path=str(materializations[0].metadata["path"].value),
+        report_path=str(report["report_file"].value),
+        spikes=str(trend["spikes"].value),
+        failed_checks=[e.check_name for e in trends.get_asset_check_evaluations() if not e.passed],
         seconds_by_stage=seconds,
     )
 
 
 def summary(result: PipelineResult) -> str:
     categories = result.categories
-    lines = [f"\nCategories found: {categories.k} (silhouette on a sample {categories.silhouette:.3f})"]
+    lines = [f"\nCategories found: {categories.k} (silhouette on a sample {categories.silhouette:.3f}), largest first:"]
     for c in sorted(categories.categories, key=lambda c: -c["size"]):
-        keywords = ", ".join(word for word, _ in c["keywords"][:6])
-        lines.append(f"  [{c['id']:>2}] {c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
+        keyphrases = ", ".join(phrase for phrase, _ in c["keywords"][:5])
+        lines.append(f"  [{c['id']:>2}] {c['name']:<32} {c['size']:>7,} tweets {c['share']:>6.1%}  ({keyphrases})")
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"
@@ -99,6 +109,10 @@ def summary(result: PipelineResult) -> str:
         f" on {m['holdout_rows']:,} held-out tweets",
         f"\nPredictions: {result.rows_predicted:,} tweets, {result.first_day}..{result.last_day},"
         f" written under {result.predictions_path}",
+        "\nDays on which a category spiked (tweets above median + 3 scaled MADs of the 28 days before):",
+        result.spikes,
+        "Warnings on the newest day: " + (", ".join(result.failed_checks) or "none"),
+        f"\nThe category report: {result.report_path}",
         "Seconds per run: " + ", ".join(f"{name} {s:,.1f}" for name, s in result.seconds_by_stage.items()),
     ]
     return "\n".join(lines)

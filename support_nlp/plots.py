@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable
 
 import matplotlib
 
@@ -70,7 +71,7 @@ def projection_markdown(points: np.ndarray, labels: np.ndarray, names: dict[int,
     return figure_markdown(fig, "2-D projection by category")
 
 
-def stacked_volume_figure(daily: pd.DataFrame, spikes: pd.DataFrame, top: int = 10):
+def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 10):
     """Tweets per day stacked by category (the `top` largest, the rest as "other"), spike days marked."""
     order = daily.sum().sort_values(ascending=False).index
     shown = daily[order[:top]].copy()
@@ -79,7 +80,7 @@ def stacked_volume_figure(daily: pd.DataFrame, spikes: pd.DataFrame, top: int = 
     fig, ax = plt.subplots(figsize=(10, 4.5))
     days = pd.to_datetime(shown.index)
     ax.stackplot(days, shown.T.to_numpy(), labels=[str(name)[:30] for name in shown.columns], alpha=0.85)
-    for day in sorted(set(spikes["day"])):
+    for day in sorted(set(spike_days)):
         ax.axvline(pd.Timestamp(day), color="black", linestyle=":", linewidth=1)
     ax.set(ylabel="tweets per day", title="Tweets per day by category (dotted: a category spikes)")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))

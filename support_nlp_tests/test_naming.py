@@ -44,11 +44,13 @@ def test_names_are_unique_short_phrases_from_the_categories_own_tweets(named):
     assert len(set(names)) == len(names)
     excluded = stop_words() | brand_words(tweets["brand"].unique())
     for category, naming in enumerate(namings):
-        words = naming.name.replace(",", "").split()
+        # A category whose every phrase already leads another name carries its id: "thank (25)".
+        phrases = naming.name.removesuffix(f" ({category})")
+        words = phrases.replace(",", "").split()
         assert 1 <= len(words) <= 3, naming.name
         assert not set(words) & excluded
         members = " ".join(tweets["text"][labels == category]).lower()
-        assert all(phrase in members for phrase in naming.name.split(", "))
+        assert all(phrase in members for phrase in phrases.split(", "))
         relevance = [score for _, score in naming.keyphrases]
         assert all(0 <= score <= 1 for score in relevance)
 

@@ -81,7 +81,7 @@ def category_trends(
     judged_spikes = spikes[spikes["day"] == judged_day]
     judged_uncertain = uncertain[uncertain["day"] == judged_day].iloc[0]
     movers = top_movers(daily, judged_day)
-    trend_png = figure_png(stacked_volume_figure(daily, spikes))
+    trend_png = figure_png(stacked_volume_figure(daily, spikes["day"]))
     movers_png = figure_png(top_movers_figure(movers, judged_day))
     context.log.info(f"{len(spikes)} category spikes over {len(days)} days; judged day {judged_day}")
     return dg.MaterializeResult(

@@ -158,7 +158,10 @@ def name_categories(
     counts = (membership @ texts_by_phrase).toarray()
     sizes = np.bincount(labels, minlength=k)
     ubiquitous = np.quantile(counts / np.maximum(sizes[:, None], 1), 0.25, axis=0) >= config.ubiquitous_share
-    scores = np.where((counts >= config.min_texts) & ~ubiquitous, class_tfidf(counts), 0.0)
+    tfidf = np.where(ubiquitous, 0.0, class_tfidf(counts))
+    # A small category may have no phrase in min_texts of its tweets: then its rarer phrases are all it has.
+    common_enough = (counts >= config.min_texts) | ~(counts >= config.min_texts).any(axis=1, keepdims=True)
+    scores = np.where(common_enough, tfidf, 0.0)
     centroids = unit(np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]))
 
     ranked_by_category = []
@@ -178,10 +181,12 @@ def name_categories(
     namings: dict[int, CategoryNaming] = {}
     for c in sorted(range(k), key=lambda c: -float(ranked_by_category[c][1].max(initial=0.0))):
         candidates, relevance, phrase_vectors = ranked_by_category[c]
-        leading = [i for i, phrase in enumerate(candidates) if phrase not in taken]
-        if not leading:
+        if not len(candidates):
             namings[c] = CategoryNaming(name=f"category {c}", keyphrases=[])
             continue
+        # Every phrase already leads another name: this one leads with its best anyway, and the category's
+        # id keeps the name unique.
+        leading = [i for i, phrase in enumerate(candidates) if phrase not in taken] or list(range(len(candidates)))
         best = max(relevance[i] for i in leading)
         bigrams = [i for i in leading if " " in candidates[i] and relevance[i] >= config.bigram_preference * best]
         first = max(bigrams or leading, key=lambda i: relevance[i])
@@ -189,9 +194,12 @@ def name_categories(
             relevance, phrase_vectors, config.diversity, config.keyphrases_per_category - 1, skip=[first]
         )
         order = [first, *rest]
+        name = name_from([str(candidates[i]) for i in order], config)
+        if candidates[first] in taken:
+            name = f"{name} ({c})"
         taken.add(str(candidates[first]))
         namings[c] = CategoryNaming(
-            name=name_from([str(candidates[i]) for i in order], config),
+            name=name,
             keyphrases=[(str(candidates[i]), round(float(relevance[i]), 4)) for i in order],
         )
     return [namings[c] for c in range(k)]
