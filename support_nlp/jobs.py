@@ -31,8 +31,8 @@ trends_job = dg.define_asset_job(
     "checks; the category report (HTML in storage).",
 )
 # Runs shortly after midnight UTC for the day that just ended. A day without tweets still runs and materializes
-# empty partitions (0 rows, no predictions); past the configured last day there is no partition and the tick is
-# skipped.
+# empty partitions (0 rows, no predictions). Past the configured last day each tick asks for the last day again
+# under the same run key (the day), which the daemon drops as already requested: nothing runs.
 daily_inference_schedule = dg.build_schedule_from_partitioned_job(daily_inference_job, hour_of_day=1, minute_of_hour=15)
 # After the day's predictions: trends, their alerts and the report include the new day.
 trends_schedule = dg.ScheduleDefinition(job=trends_job, cron_schedule="15 2 * * *", execution_timezone="UTC")
