@@ -7,6 +7,7 @@ import sys
 
 import dagster as dg
 import pandas as pd
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.definitions import defs as product_defs
@@ -148,3 +149,11 @@ def test_retraining_keeps_category_ids(pipeline_run, real_slice_csv):
     identity = latest_metadata(instance, "cluster_labels")
     assert sorted(int(k) for k in identity["identity_matched"]) == sorted(model.names)
     assert identity["identity_new"] == [] and identity["identity_vanished"] == []
+
+
+def test_runs_are_launched_through_the_code_location_so_they_show_under_their_jobs(pipeline_run):
+    _, instance, _, _ = pipeline_run
+    runs = instance.get_runs(dg.RunsFilter(tags={REPOSITORY_LABEL_TAG: "__repository__@support_nlp"}))
+    # The UI lists a job's runs by job name and this repository label, which in-process runs do not carry.
+    assert {run.job_name for run in runs} >= {"features", "training", "daily_inference", "trends"}
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
