@@ -133,7 +133,9 @@ def test_a_spike_fails_the_warn_check_and_the_alert_sensor_posts_it_once(tmp_pat
     instance = dg.DagsterInstance.ephemeral()
     defs = slice_definitions(tmp_path, str(BUNDLED_SAMPLE))
     run_config = {"ops": {"category_trends": {"config": {"judged_day": BURST_DAY}}}}
-    result = defs.resolve_job_def("trends").execute_in_process(instance=instance, run_config=run_config)
+    result = defs.resolve_job_def("trends").execute_in_process(
+        instance=instance, run_config=run_config, asset_selection=[dg.AssetKey("category_trends")]
+    )
     assert result.success
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     spike = evaluations[VOLUME_SPIKE_CHECK]
