@@ -61,10 +61,13 @@ validate: install $(DAGSTER_HOME)/dagster.yaml
 materialize-day: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition $(DAY)
 
-# Features over the days as one run, then categories, classifier and report over every materialized day.
+# Features over the days as one run, then categories and classifier over every materialized day, predictions
+# over the days, and the trends and report (category_report.html under the storage's reports/).
 retrain: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
-	$(MATERIALIZE) --select cluster_labels,classifier,category_report
+	$(MATERIALIZE) --select cluster_labels,classifier
+	$(MATERIALIZE) --select predictions --partition-range $(FIRST_DAY)...$(LAST_DAY)
+	$(MATERIALIZE) --select category_trends,category_report
 
 # Clustering and classifier quality against human labels (Banking77, Bitext, twcs topics); embeddings are cached.
 benchmark-quality: install
