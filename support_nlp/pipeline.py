@@ -19,6 +19,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -86,25 +87,32 @@ def launch_and_wait(
         "--config-json",
         json.dumps(CONSOLE_INFO_LOGS),
     ]
-    launched = subprocess.run(command, env=dict(environment), capture_output=True, text=True)
-    if launched.returncode:
-        raise RuntimeError(f"`dagster job launch -j {job}` failed:\n{launched.stdout[-3000:]}{launched.stderr[-3000:]}")
-    relayed, launched_at = 0, time.monotonic()
-    while True:
-        run = instance.get_run_by_id(run_id)
-        if run and run.status == dg.DagsterRunStatus.QUEUED and time.monotonic() - launched_at > MAX_QUEUED_SECONDS:
-            raise RuntimeError(
-                f"run {run_id} of {job} is still queued: this instance queues runs for a daemon. Run `dagster-daemon "
-                "run` beside it, or use an instance that starts runs at once (deploy/laptop-dagster.yaml)"
-            )
-        logs = instance.all_logs(run_id)
-        for record in logs[relayed:]:
-            if not record.is_dagster_event and record.level >= logging.INFO:
-                report(record.user_message)
-        relayed = len(logs)
-        if run is not None and run.is_finished:
-            return run
-        time.sleep(POLL_SECONDS)
+    # The launcher's code server outlives `dagster job launch` until the run ends, and the command waits for it:
+    # the run's log lines are relayed while it runs, not after.
+    with tempfile.TemporaryFile("w+") as output:
+        launcher = subprocess.Popen(command, env=dict(environment), stdout=output, stderr=subprocess.STDOUT, text=True)
+        relayed, launched_at = 0, time.monotonic()
+        while True:
+            run = instance.get_run_by_id(run_id)
+            logs = instance.all_logs(run_id)
+            for record in logs[relayed:]:
+                if not record.is_dagster_event and record.level >= logging.INFO:
+                    report(record.user_message)
+            relayed = len(logs)
+            if run is not None and run.is_finished:
+                launcher.wait()
+                return run
+            if launcher.poll() and run is None:
+                output.seek(0)
+                raise RuntimeError(f"`dagster job launch -j {job}` failed:\n{output.read()[-5000:]}")
+            if run and run.status == dg.DagsterRunStatus.QUEUED and time.monotonic() - launched_at > MAX_QUEUED_SECONDS:
+                launcher.terminate()
+                raise RuntimeError(
+                    f"run {run_id} of {job} is still queued: this instance queues runs for a daemon. Run "
+                    "`dagster-daemon run` beside it, or use an instance that starts runs at once "
+                    "(deploy/laptop-dagster.yaml)"
+                )
+            time.sleep(POLL_SECONDS)
 
 
 def materializations(instance: dg.DagsterInstance, run_id: str, asset: str) -> list[dg.AssetMaterialization]:

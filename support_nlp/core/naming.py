@@ -126,14 +126,20 @@ def maximal_marginal_relevance(
     return chosen
 
 
+def shares_a_stem(words: Iterable[str], others: Iterable[str]) -> bool:
+    """Whether a word is another's inflection by the crude test of one beginning the other: song/songs, dm/dms."""
+    return any(a.startswith(b) or b.startswith(a) for a in words for b in others)
+
+
 def name_from(ranked: list[str], config: NamingConfig) -> str:
-    """The leading phrase, then following phrases that share no word with the name, until it has enough words."""
+    """The leading phrase, then following phrases that repeat no word of the name (nor an inflection of one), until
+    it has enough words."""
     parts = [ranked[0]]
     for phrase in ranked[1:]:
         used = {word for part in parts for word in part.split()}
         if len(used) >= config.min_name_words:
             break
-        if not set(phrase.split()) & used:
+        if not shares_a_stem(phrase.split(), used):
             parts.append(phrase)
     return ", ".join(parts)
 
