@@ -70,7 +70,7 @@ def test_the_trend_plot_is_one_click_from_the_trends_asset(browser, webserver):
     browser.get(f"{webserver}/assets/category_trends?view=events")
     wait_in_browser(browser, shows("volume_by_day", "top_movers", "trend_plot"), "category_trends metadata")
     row = browser.find_element(By.XPATH, "//tr[td[normalize-space()='volume_by_day']]")
-    row.find_element(By.XPATH, ".//*[contains(normalize-space(), 'Show Markdown')]").click()
+    row.find_element(By.XPATH, ".//a[normalize-space()='[Show Markdown]']").click()
     plot = wait_in_browser(
         browser,
         lambda d: d.find_elements(By.CSS_SELECTOR, 'img[alt="tweets per day by category"]'),

@@ -8,7 +8,7 @@ import pandas as pd
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
-from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, share_markdown
+from support_nlp.metadata import check_specs, fitted_days_label, preview_table, share_markdown
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
@@ -60,14 +60,22 @@ def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierMo
     return pd.concat([rows[PREDICTION_COLUMNS], predicted], axis=1)
 
 
-def describe_predictions(frame: pd.DataFrame) -> dict:
+def describe_predictions(frame: pd.DataFrame, day: str, fitted_days: tuple[str, str]) -> dict:
     return {
+        "sample": fitted_days_label(day, fitted_days),
         "dagster/row_count": len(frame),
         "uncertain_share": round(float((frame["category_name"] == UNCERTAIN_NAME).mean()), 4) if len(frame) else 0.0,
-        "mean_confidence": round(float(frame["confidence"].mean()), 4) if len(frame) else 0.0,
+        "mean_confidence": round(float(frame["confidence"].mean()), 3) if len(frame) else 0.0,
         "category_mix": share_markdown(frame["category_name"], "category", top=15),
         "preview": preview_table(frame, ["tweet_id", "brand", "category_name", "confidence", "text"]),
     }
+
+
+def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifier: ClassifierModel) -> None:
+    # The deployed classifier is refit on every day its holdout covered.
+    fitted_days = (classifier.metrics["train_days"][0], classifier.metrics["holdout_days"][1])
+    for day, frame in by_day.items():
+        context.add_asset_metadata(describe_predictions(frame, day, fitted_days), partition_key=day)
 
 
 @dg.asset(
@@ -99,7 +107,7 @@ def predictions(
     by_day = {
         day: predict_day(clean_text[day], embeddings[day], classifier, config.min_confidence) for day in clean_text
     }
-    add_per_partition_metadata(context, by_day, describe_predictions)
+    add_daily_metadata(context, by_day, classifier)
     rows_in = sum(len(frame) for frame in clean_text.values())
     rows_predicted = sum(len(frame) for frame in by_day.values())
     return dg.MaterializeResult(
