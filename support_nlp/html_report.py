@@ -74,7 +74,7 @@ def render_report(inputs: ReportInputs) -> str:
 <style>
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-td {{ text-align: right; }} td:first-child {{ text-align: left; }}
+td {{ text-align: right; }} td:first-child, table.summary td:last-child {{ text-align: left; }}
 .note {{ color: #555; font-size: 0.9em; }} img {{ max-width: 100%; }}
 </style></head><body>
 <h1>What customers contact support about</h1>
@@ -82,7 +82,7 @@ td {{ text-align: right; }} td:first-child {{ text-align: left; }}
 Categories were discovered on the tweets of {first}..{last} (training tweets, in-sample);
 predicted tweets are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.</p>
 <h2 id="categories">Categories, largest first</h2>
-{summary.to_html(index=False, escape=True)}
+{summary.to_html(index=False, escape=True, classes="summary")}
 <h2 id="trend">Tweets per day</h2>
 {image(inputs.trend_png, "tweets per day by category")}
 <h2 id="brands">By brand (predicted tweets)</h2>

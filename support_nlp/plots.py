@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -71,8 +72,9 @@ def projection_markdown(points: np.ndarray, labels: np.ndarray, names: dict[int,
     return figure_markdown(fig, "2-D projection by category")
 
 
-def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 10):
-    """Tweets per day stacked by category (the `top` largest, the rest as "other"), spike days marked."""
+def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 9):
+    """Tweets per day stacked by category (the `top` largest, the rest as "other"), spike days marked. With the
+    default colour cycle's ten colours, nine categories and "other" each get their own."""
     order = daily.sum().sort_values(ascending=False).index
     shown = daily[order[:top]].copy()
     if len(order) > top:
@@ -83,6 +85,7 @@ def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), t
     for day in sorted(set(spike_days)):
         ax.axvline(pd.Timestamp(day), color="black", linestyle=":", linewidth=1)
     ax.set(ylabel="tweets per day", title="Tweets per day by category (dotted: a category spikes)")
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %d"))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.autofmt_xdate()
     return fig

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,7 @@ def test_the_trend_plot_is_one_click_from_the_trends_asset(browser, webserver):
         "the trend plot",
     )[0]
     wait_in_browser(browser, lambda d: plot.get_property("naturalWidth") > 200, "the trend plot decoded")
+    time.sleep(1)  # the dialog fades in; a screenshot taken at once shows it half transparent
     assert browser.save_screenshot(str(ARTIFACTS / "category_trends.png"))
 
 
