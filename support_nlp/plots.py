@@ -85,6 +85,7 @@ def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), t
     for day in sorted(set(spike_days)):
         ax.axvline(pd.Timestamp(day), color="black", linestyle=":", linewidth=1)
     ax.set(ylabel="tweets per day", title="Tweets per day by category (dotted: a category spikes)")
+    ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, len(days) // 12)))
     ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %d"))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     fig.autofmt_xdate()
