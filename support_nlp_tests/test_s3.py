@@ -85,7 +85,11 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
 def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pipeline_run):
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
-    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz"}
+    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz", f"{prefix}/category_trends.parquet"}
+    # Files for people: the HTML report and the trend plots.
+    expected |= {
+        f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
+    }
     keys = s3_server.keys(f"{prefix}/")
     cache_prefix = f"{prefix}/embedding_cache/"
     assert {key for key in keys if not key.startswith(cache_prefix)} == expected
@@ -93,6 +97,7 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     cache_keys = [key.removeprefix(cache_prefix).split("/") for key in keys if key.startswith(cache_prefix)]
     assert cache_keys and all(len(parts) == 3 and parts[2].endswith(".npz") for parts in cache_keys)
     assert result.predictions_path == f"s3://{s3_server.bucket}/{prefix}/predictions"
+    assert result.report_path == f"s3://{s3_server.bucket}/{prefix}/reports/category_report.html"
 
 
 def test_s3_objects_load_back(s3_server, s3_pipeline_run, slice_inbound_count):
