@@ -60,7 +60,7 @@ def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
 
 @dg.asset(
     ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
-    group_name="trends",
+    group_name="categories",
     kinds={"matplotlib", "html"},
 )
 def category_report(

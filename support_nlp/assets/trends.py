@@ -47,7 +47,7 @@ def spike_table(spikes: pd.DataFrame) -> str:
 @dg.asset(
     ins={"predictions": ALL_PREDICTED_DAYS, "clean_text": ALL_PREDICTED_DAYS},
     io_manager_key="table_io_manager",
-    group_name="trends",
+    group_name="inference",
     kinds={"pandas", "matplotlib"},
     check_specs=check_specs(
         "category_trends",
