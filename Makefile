@@ -47,11 +47,12 @@ system-deps:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 
-# The instance, its SQLite tables created once under a lock before any run opens them: two `make run` on a fresh
-# home would otherwise both create them and one would fail. Run monitoring is on (support_nlp/local_instance.py).
-$(DAGSTER_HOME)/dagster.yaml: | $(VENV)/.installed
+# The laptop instance (deploy/laptop-dagster.yaml), its SQLite tables created once under a lock before any run opens
+# them: two `make run` on a fresh home would otherwise both create them and one would fail.
+$(DAGSTER_HOME)/dagster.yaml: deploy/laptop-dagster.yaml | $(VENV)/.installed
 	mkdir -p $(DAGSTER_HOME)
-	flock $(DAGSTER_HOME)/.create.lock $(BIN)/python -m support_nlp.local_instance $(DAGSTER_HOME)
+	flock $(DAGSTER_HOME)/.create.lock $(BIN)/python -m support_nlp.local_instance $(DAGSTER_HOME) $<
+	touch $@
 
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m support_nlp.pipeline
@@ -78,10 +79,13 @@ validate: install $(DAGSTER_HOME)/dagster.yaml
 materialize-day: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition $(DAY)
 
-# Features over the days as one run, then categories, classifier and report over every materialized day.
+# Features over the days as one run, then categories and classifier over every materialized day, predictions
+# over the days, and the trends and report (category_report.html under the storage's reports/).
 retrain: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
-	$(MATERIALIZE) --select cluster_labels,classifier,category_report
+	$(MATERIALIZE) --select cluster_labels,classifier
+	$(MATERIALIZE) --select predictions --partition-range $(FIRST_DAY)...$(LAST_DAY)
+	$(MATERIALIZE) --select category_trends,category_report
 
 # Clustering and classifier quality against human labels (Banking77, Bitext, twcs topics); embeddings are cached.
 benchmark-quality: install

@@ -1,9 +1,9 @@
 """The local Dagster instance that `make` creates in $DAGSTER_HOME (SQLite storage), and the runs a kill left behind.
 
-`make` runs `python -m support_nlp.local_instance $DAGSTER_HOME` under a file lock when $DAGSTER_HOME/dagster.yaml is
-missing. Dagster creates its SQLite tables on first use, and two processes doing that at once (two `make run` on a
-fresh home) collide ("table snapshots already exists"); creating them here, once, and publishing dagster.yaml only
-afterwards means every later process finds them.
+`make` runs `python -m support_nlp.local_instance $DAGSTER_HOME deploy/laptop-dagster.yaml` under a file lock when
+$DAGSTER_HOME/dagster.yaml is missing or older than that file. Dagster creates its SQLite tables on first use, and
+two processes doing that at once (two `make run` on a fresh home) collide ("table snapshots already exists");
+creating them here, once, and publishing dagster.yaml only afterwards means every later process finds them.
 """
 
 from __future__ import annotations
@@ -17,31 +17,18 @@ import dagster as dg
 from dagster._core.storage.runs import SqliteRunStorage
 
 CONFIG_FILE = "dagster.yaml"
-# The daemon of `make ui` (dagster dev) monitors the runs it launches: it fails one whose worker does not start or
-# runs too long. The runs of `make run` execute in its own process and no daemon watches them: see fail_orphaned_runs.
-INSTANCE_CONFIG = """\
-telemetry:
-  enabled: false
-run_monitoring:
-  enabled: true
-  # A run worker imports torch and loads the model before it reports "started".
-  start_timeout_seconds: 300
-  cancel_timeout_seconds: 300
-  # Embedding the full 2.8M-row dataset on CPU takes hours; a run hanging longer than this is failed.
-  max_runtime_seconds: 43200
-  poll_interval_seconds: 60
-"""
 
 
-def create_instance(home: Path) -> None:
-    """Create the instance's storage, then its dagster.yaml; does nothing when dagster.yaml exists. Not safe to run
-    twice at once by itself: `make` holds a lock around it."""
+def create_instance(home: Path, instance_config: Path) -> None:
+    """Create the instance's storage, then its dagster.yaml (a copy of `instance_config`); does nothing when that
+    copy is already there. Not safe to run twice at once by itself: `make` holds a lock around it."""
     config = home / CONFIG_FILE
-    if config.exists():
+    wanted = instance_config.read_text()
+    if config.exists() and config.read_text() == wanted:
         return
     home.mkdir(parents=True, exist_ok=True)
     staged = home / f".{CONFIG_FILE}.tmp-{os.getpid()}"
-    staged.write_text(INSTANCE_CONFIG)
+    staged.write_text(wanted)
     try:
         instance = dg.DagsterInstance.from_config(str(home), config_filename=staged.name)
         # Opening each storage creates its tables.
@@ -91,7 +78,9 @@ def fail_orphaned_runs(instance: dg.DagsterInstance, report: Callable[[str], Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("home", type=Path, help="the instance folder, $DAGSTER_HOME")
-    create_instance(parser.parse_args(argv).home)
+    parser.add_argument("instance_config", type=Path, help="the dagster.yaml to install (deploy/laptop-dagster.yaml)")
+    args = parser.parse_args(argv)
+    create_instance(args.home, args.instance_config)
 
 
 if __name__ == "__main__":

@@ -62,3 +62,11 @@ def check_specs(asset: str, checks: dict[str, str], blocking: tuple[str, ...] = 
         dg.AssetCheckSpec(name, asset=asset, description=description, blocking=name in blocking)
         for name, description in checks.items()
     ]
+
+
+def fitted_days_label(day: str, fitted_days: tuple[str, str]) -> str:
+    """Whether a day's predictions are in-sample: figures like confidence are optimistic on days the model learned."""
+    first, last = fitted_days
+    if first <= day <= last:
+        return "in-sample: the deployed classifier was fitted on this day's tweets"
+    return f"out-of-time: after the classifier's training days ({first}..{last})"

@@ -1,17 +1,30 @@
 """`make run`: materialize the whole graph over every day of the configured source, then summarise.
 
-Three runs, recorded in the Dagster instance at $DAGSTER_HOME so `make ui` shows them afterwards:
+Four runs, launched through the code location of workspace.yaml as `dagster job launch` and the UI launch them, so
+each belongs to its job there (`make ui` shows them on the job pages and the overview), and recorded in the
+Dagster instance at $DAGSTER_HOME:
 1. `features` (raw_tweets, clean_text, embeddings) over the days holding tweets, as one single-run backfill;
 2. `training` (cluster_labels, classifier);
-3. `predictions` over the same days, again as one run.
+3. `daily_inference` over the same days, again as one run: as the schedule runs it, so its features steps find
+   their work done (the parse and embedding caches) and predictions are added;
+4. `trends` (category_trends, category_report): volume per category and day, spike checks, the HTML report.
+The runs read the code location's configuration from the environment (SUPPORT_NLP_SOURCE, SUPPORT_NLP_STORAGE, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -23,6 +36,11 @@ from support_nlp.day_origins import remove_stale_days
 from support_nlp.local_instance import fail_orphaned_runs
 from support_nlp.partitions import daily_partitions
 
+WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+CODE_LOCATION = "support_nlp"
+POLL_SECONDS = 1.0
+# A run still queued after this long has no daemon to start it.
+MAX_QUEUED_SECONDS = 60
 # Dagster's console logger prints every DEBUG engine event; progress lines are INFO.
 CONSOLE_INFO_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -35,6 +53,9 @@ class PipelineResult:
     classifier: ClassifierModel
     rows_predicted: int
     predictions_path: str
+    report_path: str
+    spikes: str
+    failed_checks: list[str]
     seconds_by_stage: dict[str, float]
 
 
@@ -53,9 +74,77 @@ def days_with_data(parsed: ParsedSource) -> tuple[str, str]:
     return days[0], days[-1]
 
 
+def launch_and_wait(
+    instance: dg.DagsterInstance,
+    job: str,
+    tags: dict,
+    report: Callable[[str], None],
+    environment: Mapping[str, str],
+) -> dg.DagsterRun:
+    """Launch `job` with `dagster job launch` against the workspace and relay its log lines until it finishes.
+
+    `environment` must point DAGSTER_HOME at `instance`: the run is created, and writes its events, there."""
+    run_id = str(uuid.uuid4())
+    command = [sys.executable, "-m", "dagster", "job", "launch", "-w", str(WORKSPACE), "-l", CODE_LOCATION]
+    command += [
+        "-j",
+        job,
+        "--run-id",
+        run_id,
+        "--tags",
+        json.dumps(tags),
+        "--config-json",
+        json.dumps(CONSOLE_INFO_LOGS),
+    ]
+    # The launcher's code server outlives `dagster job launch` until the run ends, and the command waits for it:
+    # the run's log lines are relayed while it runs, not after.
+    with tempfile.TemporaryFile("w+") as output:
+        launcher = subprocess.Popen(command, env=dict(environment), stdout=output, stderr=subprocess.STDOUT, text=True)
+        relayed, launched_at = 0, time.monotonic()
+        while True:
+            run = instance.get_run_by_id(run_id)
+            logs = instance.all_logs(run_id)
+            for record in logs[relayed:]:
+                if not record.is_dagster_event and record.level >= logging.INFO:
+                    report(record.user_message)
+            relayed = len(logs)
+            if run is not None and run.is_finished:
+                launcher.wait()
+                return run
+            if launcher.poll() and run is None:
+                output.seek(0)
+                raise RuntimeError(f"`dagster job launch -j {job}` failed:\n{output.read()[-5000:]}")
+            if run and run.status == dg.DagsterRunStatus.QUEUED and time.monotonic() - launched_at > MAX_QUEUED_SECONDS:
+                launcher.terminate()
+                raise RuntimeError(
+                    f"run {run_id} of {job} is still queued: this instance queues runs for a daemon. Run "
+                    "`dagster-daemon run` beside it, or use an instance that starts runs at once "
+                    "(deploy/laptop-dagster.yaml)"
+                )
+            time.sleep(POLL_SECONDS)
+
+
+def materializations(instance: dg.DagsterInstance, run_id: str, asset: str) -> list[dg.AssetMaterialization]:
+    events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    found = [record.event_log_entry.asset_materialization for record in events]
+    return [m for m in found if m is not None and m.asset_key == dg.AssetKey(asset)]
+
+
+def failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    evaluations = [record.event_log_entry.dagster_event.event_specific_data for record in events]
+    return [evaluation.check_name for evaluation in evaluations if not evaluation.passed]
+
+
 def run_pipeline(
-    defs: dg.Definitions, instance: dg.DagsterInstance, report: Callable[[str], None] = print
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    report: Callable[[str], None] = print,
+    environment: Mapping[str, str] | None = None,
 ) -> PipelineResult:
+    """The four runs over the days of `defs`' tweet source; `environment` (default: this process's) configures
+    the code location the runs load, so it must name the same source and storage as `defs`."""
+    environment = {**(os.environ if environment is None else environment), "DAGSTER_HOME": instance.root_directory}
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed)
     remove_stale_days(defs, instance, parsed, report)
@@ -64,33 +153,34 @@ def run_pipeline(
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     seconds: dict[str, float] = {}
 
-    def run(name: str, tags: dict, **kwargs) -> dg.ExecuteInProcessResult:
+    def run(name: str, tags: dict) -> str:
         started = time.perf_counter()
         report(f"\n=== {name} ===")
-        result = defs.resolve_job_def(name).execute_in_process(
-            run_config=CONSOLE_INFO_LOGS, instance=instance, tags=tags, raise_on_error=False, **kwargs
-        )
+        finished = launch_and_wait(instance, name, tags, report, environment)
         seconds[name] = round(time.perf_counter() - started, 1)
-        report(f"=== {name}: {'SUCCESS' if result.success else 'FAILURE'} in {seconds[name]:,.1f} s ===")
-        if not result.success:
-            raise RuntimeError(f"run {result.run_id} of job {name} failed; open it in the Dagster UI for details")
-        return result
+        succeeded = finished.status == dg.DagsterRunStatus.SUCCESS
+        report(f"=== {name}: {finished.status.value} in {seconds[name]:,.1f} s (run {finished.run_id}) ===")
+        if not succeeded:
+            raise RuntimeError(f"run {finished.run_id} of job {name} failed; open it in the Dagster UI for details")
+        return finished.run_id
 
     run("features", day_range)
-    training = run("training", {})
-    inference = run("daily_inference", day_range, asset_selection=[dg.AssetKey("predictions")])
-    materializations = [
-        event.event_specific_data.materialization
-        for event in inference.get_asset_materialization_events()
-        if event.asset_key == dg.AssetKey("predictions")
-    ]
+    run("training", {})
+    inference = run("daily_inference", day_range)
+    trends = run("trends", {})
+    predicted = materializations(instance, inference, "predictions")
+    report_file = materializations(instance, trends, "category_report")[0].metadata["report_file"]
+    spikes = materializations(instance, trends, "category_trends")[0].metadata["spikes"]
     return PipelineResult(
         first_day=first,
         last_day=last,
-        categories=training.asset_value("cluster_labels"),
-        classifier=training.asset_value("classifier"),
-        rows_predicted=sum(int(m.metadata["dagster/row_count"].value) for m in materializations),
-        predictions_path=str(materializations[0].metadata["path"].value),
+        categories=defs.load_asset_value("cluster_labels", instance=instance),
+        classifier=defs.load_asset_value("classifier", instance=instance),
+        rows_predicted=sum(int(m.metadata["dagster/row_count"].value) for m in predicted),
+        predictions_path=str(predicted[0].metadata["path"].value),
+        report_path=str(report_file.value),
+        spikes=str(spikes.value),
+        failed_checks=failed_checks(instance, trends),
         seconds_by_stage=seconds,
     )
 
@@ -102,12 +192,15 @@ def summary(result: PipelineResult) -> str:
         "\nMessage kinds of the training tweets: "
         + ", ".join(f"{kind} {share:.1%}" for kind, share in categories.message_kinds.items()),
         f"Categories found: {categories.k} in {clustered:,} thread-opening issue messages"
-        f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other",
+        f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other."
+        " Largest first:",
     ]
     for c in sorted(categories.categories, key=lambda c: -c["size"]):
-        keywords = ", ".join(word for word, _ in c["keywords"][:6])
+        keyphrases = ", ".join(phrase for phrase, _ in c["keywords"][:5])
         language = f"[{c['language_group']}] " if c.get("language_group", "en") not in ("en", ALL_LANGUAGES) else ""
-        lines.append(f"  [{c['id']:>2}] {language + c['name']:<40} {c['size']:>6,} tweets  keywords: {keywords}")
+        lines.append(
+            f"  [{c['id']:>2}] {language + c['name']:<36} {c['size']:>7,} tweets {c['share']:>6.1%}  ({keyphrases})"
+        )
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"
@@ -116,6 +209,10 @@ def summary(result: PipelineResult) -> str:
         f" on {m['holdout_rows']:,} held-out tweets",
         f"\nPredictions: {result.rows_predicted:,} tweets, {result.first_day}..{result.last_day},"
         f" written under {result.predictions_path}",
+        "\nDays on which a category spiked (tweets above median + 3 scaled MADs of the 28 days before):",
+        result.spikes,
+        "Warnings on the newest day: " + (", ".join(result.failed_checks) or "none"),
+        f"\nThe category report: {result.report_path}",
         "Seconds per run: " + ", ".join(f"{name} {s:,.1f}" for name, s in result.seconds_by_stage.items()),
     ]
     return "\n".join(lines)

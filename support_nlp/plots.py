@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 
-def figure_markdown(fig, alt: str) -> str:
+def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+    return buffer.getvalue()
+
+
+def png_markdown(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def figure_markdown(fig, alt: str) -> str:
+    return png_markdown(figure_png(fig), alt)
 
 
 def k_curve_markdown(curve: list[dict], chosen_k: int) -> str:
@@ -59,3 +70,32 @@ def projection_markdown(points: np.ndarray, labels: np.ndarray, names: dict[int,
     ax.set(xlabel="component 1", ylabel="component 2", title="Tweets by category (first two principal components)")
     ax.legend(markerscale=4, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
     return figure_markdown(fig, "2-D projection by category")
+
+
+def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 9):
+    """Tweets per day stacked by category (the `top` largest, the rest as "other"), spike days marked. With the
+    default colour cycle's ten colours, nine categories and "other" each get their own."""
+    order = daily.sum().sort_values(ascending=False).index
+    shown = daily[order[:top]].copy()
+    if len(order) > top:
+        shown["other"] = daily[order[top:]].sum(axis=1)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    days = pd.to_datetime(shown.index)
+    ax.stackplot(days, shown.T.to_numpy(), labels=[str(name)[:30] for name in shown.columns], alpha=0.85)
+    for day in sorted(set(spike_days)):
+        ax.axvline(pd.Timestamp(day), color="black", linestyle=":", linewidth=1)
+    ax.set(ylabel="tweets per day", title="Tweets per day by category (dotted: a category spikes)")
+    ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, len(days) // 12)))
+    ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %d"))
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    fig.autofmt_xdate()
+    return fig
+
+
+def top_movers_figure(movers: pd.DataFrame, day: str):
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(movers) + 1.2))
+    changes = movers["change_per_day"][::-1]
+    ax.barh([str(name)[:40] for name in changes.index], changes, color=np.where(changes > 0, "tab:red", "tab:blue"))
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="change in tweets per day, last 7 days vs the 7 before", title=f"Top movers up to {day}")
+    return fig

@@ -14,7 +14,7 @@ from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
 from support_nlp.core.progress import Progress, ProgressCallback
-from support_nlp.core.storage import s3_storage_options
+from support_nlp.core.storage import is_local, s3_storage_options, storage_errors, write_atomically
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 
 DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
@@ -67,3 +67,21 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         return embed_texts(texts, self.encoder(), progress, self._cache)
+
+
+class ReportStore(dg.ConfigurableResource):
+    """Where files for people (HTML reports, PNG plots) are written: a local folder or `s3://bucket/prefix`."""
+
+    base_path: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    def write(self, name: str, data: bytes) -> str:
+        """Replace the file `name` with `data`; returns where it is."""
+        folder = UPath(self.base_path, **s3_storage_options(self.base_path, self.endpoint_url, self.region))
+        path = folder / name
+        with storage_errors("write", path):
+            if is_local(folder):
+                Path(folder.path).mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+        return str(path)

@@ -11,18 +11,25 @@ Drift: every predictions partition records `uncertain_share` in its materializat
 `category_drift_psi` check records `psi` (the category mix against the training mix) in its evaluation.
 When the newest N predicted days all exceed either threshold, the training job is requested. Only days predicted
 after the latest stored classifier and after the last retrain request count, so one drift asks for one retrain.
+
+Alerts: each failed evaluation of a watched check (category_trends' spike and emerging-topic checks) is POSTed once,
+as JSON, to the webhook in $SUPPORT_NLP_ALERT_WEBHOOK (a Slack/Teams incoming webhook or any HTTP endpoint). The
+cursor holds the newest evaluation already seen.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import urllib.request
 from dataclasses import dataclass
 
 import dagster as dg
 from upath import UPath
 
 from support_nlp.assets.inference import PredictionsConfig
+from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.storage import list_names
 from support_nlp.jobs import daily_inference_job, training_job
 from support_nlp.partitions import daily_partitions
@@ -36,6 +43,12 @@ PREDICTIONS = dg.AssetKey("predictions")
 CLASSIFIER = dg.AssetKey("classifier")
 DRIFT_CHECK = dg.AssetCheckKey(PREDICTIONS, "category_drift_psi")
 EVENT_PAGE_SIZE = 100
+ALERT_WEBHOOK_ENV = "SUPPORT_NLP_ALERT_WEBHOOK"
+ALERT_CHECKS = [
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), VOLUME_SPIKE_CHECK),
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), EMERGING_TOPIC_CHECK),
+]
+ALERT_TIMEOUT_S = 10
 PREDICTION_DEFAULTS = PredictionsConfig()
 
 
@@ -229,3 +242,61 @@ def build_drift_retrain_sensor(
         )
 
     return drift_retrain_sensor
+
+
+def alert_payload(check_key: dg.AssetCheckKey, record) -> dict:
+    evaluation = record.evaluation
+    measured = {name: value.value for name, value in evaluation.metadata.items()}
+    return {
+        "text": f"support_nlp: {check_key.asset_key.to_user_string()} {check_key.name} failed: "
+        + ", ".join(
+            f"{name} {value}" for name, value in measured.items() if not isinstance(value, str) or "\n" not in value
+        ),
+        "asset": check_key.asset_key.to_user_string(),
+        "check": check_key.name,
+        "severity": evaluation.severity.value,
+        "run_id": record.run_id,
+        "metadata": measured,
+    }
+
+
+def post_json(url: str, payload: dict) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=ALERT_TIMEOUT_S) as response:
+        response.read()
+
+
+def build_alert_sensor(
+    checks: list[dg.AssetCheckKey] = ALERT_CHECKS, name: str = "alert_sensor", minimum_interval_seconds: int = 60
+) -> dg.SensorDefinition:
+    """A sensor POSTing every new failed evaluation of `checks` to the webhook in $SUPPORT_NLP_ALERT_WEBHOOK."""
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"POSTs failed {', '.join(key.name for key in checks)} checks to ${ALERT_WEBHOOK_ENV}.",
+    )
+    def alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        webhook = os.environ.get(ALERT_WEBHOOK_ENV)
+        if not webhook:
+            return dg.SensorResult(skip_reason=f"${ALERT_WEBHOOK_ENV} is not set", cursor=context.cursor)
+        seen = int(context.cursor or 0)
+        # Dagster 1.13 has no public API for check history; this is the call its UI uses (as drift_psi_by_run).
+        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
+        fresh = {
+            key: record
+            for key, record in latest.items()
+            if record is not None and record.id > seen and isinstance(record.evaluation, dg.AssetCheckEvaluation)
+        }
+        failed = {key: record for key, record in fresh.items() if not record.evaluation.passed}
+        for key, record in failed.items():
+            # A webhook that is down fails the tick; the cursor stays, so the next tick posts it again.
+            post_json(webhook, alert_payload(key, record))
+            context.log.info(f"alert posted: {key.to_user_string()} (run {record.run_id})")
+        newest = max([seen, *(record.id for record in fresh.values())])
+        return dg.SensorResult(skip_reason=None if failed else "no new failed check", cursor=str(newest))
+
+    return alert_sensor

@@ -1,7 +1,10 @@
 """Shared fixtures: slices of the bundled *real* twcs sample (support_nlp/data/twcs_sample.csv.gz)."""
 
 import csv
+import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -12,6 +15,7 @@ from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.pipeline import run_pipeline
 from support_nlp_tests.s3_server import S3Server, seaweedfs
 
+LAPTOP_INSTANCE_CONFIG = Path(__file__).resolve().parents[1] / "deploy" / "laptop-dagster.yaml"
 # Three consecutive days, a gap day (2017-11-07) with no tweets in the slice, then one more day.
 SLICE_DAYS = ["2017-11-04", "2017-11-05", "2017-11-06", "2017-11-08"]
 SLICE_RANGE = ("2017-11-04", "2017-11-08")
@@ -64,10 +68,19 @@ def slice_definitions(home, source: str) -> dg.Definitions:
 
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory, real_slice_csv):
-    """`make run`'s code path over the real slice, uninterrupted, into a temporary folder."""
+    """`make run`'s code path over the real slice, uninterrupted, into a temporary folder and Dagster instance:
+    its runs are launched through the code location, configured by the environment as a deployment is."""
     home = tmp_path_factory.mktemp("support_nlp")
     defs = slice_definitions(home, real_slice_csv)
-    instance = dg.DagsterInstance.ephemeral()
+    (home / "dagster_home").mkdir()
+    shutil.copy(LAPTOP_INSTANCE_CONFIG, home / "dagster_home" / "dagster.yaml")
+    instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+    environment = {
+        **os.environ,
+        "SUPPORT_NLP_HOME": str(home),
+        "SUPPORT_NLP_STORAGE": str(home / "storage"),
+        "SUPPORT_NLP_SOURCE": real_slice_csv,
+    }
     lines: list[str] = []
-    result = run_pipeline(defs, instance, report=lines.append)
+    result = run_pipeline(defs, instance, report=lines.append, environment=environment)
     return home / "storage", instance, result, lines

@@ -1,6 +1,7 @@
 """Idempotence and crash safety: re-runs give identical outputs; a killed run recovers completely."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions
+from support_nlp_tests.conftest import LAPTOP_INSTANCE_CONFIG, SLICE_DAYS, slice_definitions
 
 
 def read_days(storage: Path, asset: str) -> pd.DataFrame:
@@ -51,6 +52,7 @@ def test_a_killed_run_reexecuted_gives_complete_identical_outputs(tmp_path, real
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     (tmp_path / "dagster_home").mkdir()
+    shutil.copy(LAPTOP_INSTANCE_CONFIG, tmp_path / "dagster_home" / "dagster.yaml")
     command = [sys.executable, "-m", "support_nlp.pipeline"]
     # Own process group, so the kill takes the whole process tree down at once, as a crash would.
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL)

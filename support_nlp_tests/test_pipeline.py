@@ -1,11 +1,13 @@
 """The whole graph, end to end, on a slice of the real bundled sample, into a temporary folder."""
 
+import html
 import os
 import subprocess
 import sys
 
 import dagster as dg
 import pandas as pd
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from support_nlp.assets.inference import CONVERSATIONAL_ID
 from support_nlp.core.classifier import UNCERTAIN_NAME
@@ -68,7 +70,8 @@ def test_every_issue_has_a_named_category_or_is_uncertain_and_every_tweet_a_kind
     assert set(predictions["thread_category"]) <= names | {UNCERTAIN_NAME, ""}
     assert (acts["thread_category"] != "").mean() >= 0.3
     for category in result.categories.categories:
-        assert category["name"] and category["keywords"] and category["representatives"]
+        assert category["name"] and category["representatives"]
+        assert category["keywords"] or category["name"] == f"category {category['id']}"
 
 
 def test_classifier_is_scored_on_later_days_than_it_trained_on(pipeline_run):
@@ -117,7 +120,36 @@ def test_every_asset_reports_its_checks_with_measured_values(pipeline_run):
         assert evaluation.evaluation.metadata, f"{check_key} reported no measured value"
 
 
-def test_retraining_keeps_category_ids_and_the_report_shows_plots(pipeline_run, real_slice_csv):
+def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_run):
+    storage, instance, result, _ = pipeline_run
+    report = latest_metadata(instance, "category_report")
+    for plot in ("sizes", "projection", "confusion_matrix"):
+        assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
+    assert report["report_file"] == str(storage / "reports" / "category_report.html") == result.report_path
+    document = (storage / "reports" / "category_report.html").read_text()
+    by_size = sorted(result.categories.categories, key=lambda c: -c["size"])
+    positions = [document.index(f"<h3>{html.escape(c['name'])}</h3>") for c in by_size]
+    assert positions == sorted(positions)
+    assert "data:image/png;base64," in document and "By brand" in document and "in-sample" in document
+    predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
+    top_brand = predictions["brand"].value_counts().index[0]
+    assert f"<th>{top_brand}</th>" in document
+    printed = summary(result)
+    assert result.report_path in printed and all(c["name"] in printed for c in by_size)
+
+
+def test_trends_count_every_predicted_tweet_per_category_and_day(pipeline_run):
+    storage, instance, result, _ = pipeline_run
+    volume = pd.read_parquet(storage / "category_trends.parquet")
+    predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
+    assert volume["tweets"].sum() == len(predictions) == result.rows_predicted
+    counted = volume.groupby(["day", "category_name"])["tweets"].sum()
+    assert counted.to_dict() == predictions.groupby(["day", "category_name"]).size().to_dict()
+    trends = latest_metadata(instance, "category_trends")
+    assert (storage / "reports" / "category_trends.png").exists() and trends["judged_day"] == SLICE_RANGE[1]
+
+
+def test_retraining_keeps_category_ids(pipeline_run, real_slice_csv):
     storage, instance, result, _ = pipeline_run
     defs = slice_definitions(storage.parent, real_slice_csv)
     retrained = defs.resolve_job_def("training").execute_in_process(instance=instance)
@@ -127,7 +159,11 @@ def test_retraining_keeps_category_ids_and_the_report_shows_plots(pipeline_run, 
     identity = latest_metadata(instance, "cluster_labels")
     assert sorted(int(k) for k in identity["identity_matched"]) == sorted(model.names)
     assert identity["identity_new"] == [] and identity["identity_vanished"] == []
-    report = latest_metadata(instance, "category_report")
-    for plot in ("sizes", "projection", "confusion_matrix"):
-        assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
-    assert all(category["name"] in report["report"] for category in model.categories)
+
+
+def test_runs_are_launched_through_the_code_location_so_they_show_under_their_jobs(pipeline_run):
+    _, instance, _, _ = pipeline_run
+    runs = instance.get_runs(dg.RunsFilter(tags={REPOSITORY_LABEL_TAG: "__repository__@support_nlp"}))
+    # The UI lists a job's runs by job name and this repository label, which in-process runs do not carry.
+    assert {run.job_name for run in runs} >= {"features", "training", "daily_inference", "trends"}
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)

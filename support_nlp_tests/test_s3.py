@@ -1,6 +1,8 @@
 """S3 storage against a real S3 server process (SeaweedFS on 127.0.0.1, started and stopped by these tests)."""
 
 import io
+import os
+import shutil
 
 import botocore.exceptions
 import dagster as dg
@@ -18,7 +20,7 @@ from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
 from support_nlp.resources import TweetSource
-from support_nlp_tests.conftest import SLICE_RANGE
+from support_nlp_tests.conftest import LAPTOP_INSTANCE_CONFIG, SLICE_RANGE
 from support_nlp_tests.s3_server import S3Server, pointed_at
 from support_nlp_tests.stack.processes import free_ports
 
@@ -54,15 +56,21 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
     s3_server.client().upload_file(real_slice_csv, s3_server.bucket, source_key)
     source = f"s3://{s3_server.bucket}/{source_key}"
     prefix = "pipeline"
+    home = tmp_path_factory.mktemp("s3_home")
+    storage = f"s3://{s3_server.bucket}/{prefix}"
+    (home / "dagster_home").mkdir()
+    shutil.copy(LAPTOP_INSTANCE_CONFIG, home / "dagster_home" / "dagster.yaml")
     with pointed_at(s3_server):
-        defs = build_definitions(
-            build_resources(
-                storage=f"s3://{s3_server.bucket}/{prefix}",
-                source=source,
-                cache_dir=str(tmp_path_factory.mktemp("s3_cache")),
-            )
-        )
-        result = run_pipeline(defs, dg.DagsterInstance.ephemeral(), report=lambda line: None)
+        defs = build_definitions(build_resources(storage=storage, source=source, cache_dir=str(home / "cache")))
+        # The launched runs configure the code location from the environment, as a deployment does.
+        environment = {
+            **os.environ,
+            "SUPPORT_NLP_HOME": str(home),
+            "SUPPORT_NLP_STORAGE": storage,
+            "SUPPORT_NLP_SOURCE": source,
+        }
+        instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+        result = run_pipeline(defs, instance, report=lambda line: None, environment=environment)
         parsed = defs.resources["tweet_source"].parse()
     return prefix, source, result, parsed
 
@@ -70,7 +78,11 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
 def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pipeline_run):
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
-    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz"}
+    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz", f"{prefix}/category_trends.parquet"}
+    # Files for people: the HTML report and the trend plots.
+    expected |= {
+        f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
+    }
     keys = s3_server.keys(f"{prefix}/")
     cache_prefix = f"{prefix}/embedding_cache/"
     assert {key for key in keys if not key.startswith(cache_prefix)} == expected
@@ -78,6 +90,7 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     cache_keys = [key.removeprefix(cache_prefix).split("/") for key in keys if key.startswith(cache_prefix)]
     assert cache_keys and all(len(parts) == 3 and parts[2].endswith(".npz") for parts in cache_keys)
     assert result.predictions_path == f"s3://{s3_server.bucket}/{prefix}/predictions"
+    assert result.report_path == f"s3://{s3_server.bucket}/{prefix}/reports/category_report.html"
 
 
 def test_s3_objects_load_back(s3_server, s3_pipeline_run, slice_inbound_count):

@@ -16,7 +16,6 @@ from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE
 from support_nlp.core.twcs import CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.metadata import add_per_partition_metadata
 from support_nlp.partitions import daily_partitions
 from support_nlp.resources import TweetSource
 from support_nlp.sensors import (
@@ -183,9 +182,15 @@ def predictions_stand_in(context: dg.AssetExecutionContext, config: DayKindConfi
         }
     )
     by_day = {day: frame for day in context.partition_keys}
-    add_per_partition_metadata(context, by_day, inference.describe_predictions)
+    classifier = types.SimpleNamespace(
+        metrics={
+            "category_shares": TRAINING_MIX,
+            "train_days": ["2017-10-01", "2017-10-20"],
+            "holdout_days": ["2017-10-21", "2017-10-25"],
+        }
+    )
+    inference.add_daily_metadata(context, by_day, classifier)
     clean_text = {day: pd.DataFrame({"is_empty": [False] * len(frame)}) for day in by_day}
-    classifier = types.SimpleNamespace(metrics={"category_shares": TRAINING_MIX})
     checks = inference.predictions_checks(inference.PredictionsConfig(), clean_text, by_day, classifier)
     return dg.MaterializeResult(check_results=checks)
 

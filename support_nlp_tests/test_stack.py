@@ -55,7 +55,16 @@ from support_nlp_tests.system_binaries import missing_system_binary
 ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "stack"
 DEPLOY = REPOSITORY_ROOT / "deploy"
 VARIANTS = ("local", "docker", "aws")
-ASSETS = ("raw_tweets", "clean_text", "embeddings", "cluster_labels", "classifier", "predictions", "category_report")
+ASSETS = (
+    "raw_tweets",
+    "clean_text",
+    "embeddings",
+    "cluster_labels",
+    "classifier",
+    "predictions",
+    "category_trends",
+    "category_report",
+)
 DAILY_FILES = {"raw_tweets": "parquet", "clean_text": "parquet", "embeddings": "npz"}
 STORAGE_PREFIX = "stack"
 COMPUTE_LOG_PREFIX = "dagster/compute-logs"

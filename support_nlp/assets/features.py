@@ -159,7 +159,7 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
     backfill_policy=single_run_backfill,
     io_manager_key="artifact_io_manager",
     group_name="features",
-    kinds={"pytorch", "numpy"},
+    kinds={"onnx", "numpy"},  # the CPU default: ONNX int8 (torch only on CUDA)
     # The model already uses every core: two embedding steps at once only thrash and double the memory.
     pool="embedding",
     check_specs=check_specs(

@@ -10,12 +10,7 @@ from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
-from support_nlp.metadata import (
-    add_per_partition_metadata,
-    check_specs,
-    preview_table,
-    share_markdown,
-)
+from support_nlp.metadata import check_specs, fitted_days_label, preview_table, share_markdown
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
@@ -94,18 +89,26 @@ def predict_run(clean_text: dict[str, pd.DataFrame], embeddings: dict, model: Cl
     }
 
 
-def describe_predictions(frame: pd.DataFrame) -> dict:
+def describe_predictions(frame: pd.DataFrame, day: str, fitted_days: tuple[str, str]) -> dict:
     issues = frame[frame["message_kind"] == ISSUE]
     return {
+        "sample": fitted_days_label(day, fitted_days),
         "dagster/row_count": len(frame),
         "issue_share": round(len(issues) / len(frame), 4) if len(frame) else 0.0,
         "uncertain_share": round(float((issues["category_name"] == UNCERTAIN_NAME).mean()), 4) if len(issues) else 0.0,
-        "mean_confidence": round(float(issues["confidence"].mean()), 4) if len(issues) else 0.0,
+        "mean_confidence": round(float(issues["confidence"].mean()), 3) if len(issues) else 0.0,
         "message_kinds": share_markdown(frame["message_kind"], "message kind"),
         "category_mix": share_markdown(issues["category_name"], "category", top=15),
         "threads": int(frame["thread_id"].nunique()),
         "preview": preview_table(frame, ["tweet_id", "brand", "message_kind", "category_name", "confidence", "text"]),
     }
+
+
+def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifier: ClassifierModel) -> None:
+    # The deployed classifier is refit on every day its holdout covered.
+    fitted_days = (classifier.metrics["train_days"][0], classifier.metrics["holdout_days"][1])
+    for day, frame in by_day.items():
+        context.add_asset_metadata(describe_predictions(frame, day, fitted_days), partition_key=day)
 
 
 @dg.asset(
@@ -136,7 +139,7 @@ def predictions(
     category. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
     by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
-    add_per_partition_metadata(context, by_day, describe_predictions)
+    add_daily_metadata(context, by_day, classifier)
     rows_in = sum(len(frame) for frame in clean_text.values())
     rows_predicted = sum(len(frame) for frame in by_day.values())
     return dg.MaterializeResult(

@@ -1,37 +1,30 @@
-"""category_report: what each category means, in the Dagster UI, for the people who act on it."""
+"""category_report: what each category means, for the people who act on it: an HTML file in storage (linked
+from the asset page) and plots in the Dagster UI."""
+
+from datetime import UTC, datetime
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from support_nlp.core.categories import CategoryModel
-from support_nlp.core.classifier import ClassifierModel
+from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
-from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, projection_markdown
+from support_nlp.core.trends import by_day, every_day
+from support_nlp.html_report import EXAMPLES_PER_CATEGORY, ReportInputs, render_report
+from support_nlp.metadata import concat_days
+from support_nlp.plots import (
+    category_sizes_markdown,
+    confusion_matrix_markdown,
+    figure_png,
+    projection_markdown,
+    stacked_volume_figure,
+)
+from support_nlp.resources import ReportStore
 
 PROJECTION_SAMPLE = 3000
-
-
-def _mix(shares: dict[str, float]) -> str:
-    return ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
-
-
-def category_markdown(category: dict) -> str:
-    keywords = ", ".join(f"{word} ({weight:.3f})" for word, weight in category["keywords"])
-    lines = [
-        f"### {category['id']}: {category['name']}",
-        f"*{category['size']:,} tweets ({category['share']:.1%})*"
-        + (f" — merged into {category['merged_into']}" if category.get("merged_into") is not None else "")
-        + (f" — generated name: {category['generated_name']}" if category.get("named_by") == "category map" else ""),
-        "",
-        f"**Keywords:** {keywords}",
-        "",
-        f"**Languages:** {_mix(category['languages'])} — **Brands:** {_mix(category['brands'])}",
-        "",
-        "**Representative tweets** (closest to the centroid):",
-        *[f"> {' '.join(text.split())}\n" for text in category["representatives"]],
-    ]
-    return "\n".join(lines)
+REPORT_FILE = "category_report.html"
+ALL_MATERIALIZED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
 
 
 def projection_sample(model: CategoryModel, embeddings: dict[str, EmbeddingBatch], seed: int = 0):
@@ -45,23 +38,63 @@ def projection_sample(model: CategoryModel, embeddings: dict[str, EmbeddingBatch
     return points, label_of.loc[batch.tweet_ids[sample]].to_numpy()
 
 
+def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLES_PER_CATEGORY) -> dict:
+    confident = predicted[predicted["category_name"] != UNCERTAIN_NAME]
+    distinct = confident.sort_values("confidence", ascending=False).drop_duplicates("text")
+    return {name: group["text"].head(per_category).tolist() for name, group in distinct.groupby("category_name")}
+
+
+def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
+    predicted = volume.groupby("category_name")["tweets"].sum()
+    table = pd.DataFrame(
+        {
+            "category": c["name"],
+            "training tweets": f"{c['size']:,}",
+            "share": f"{c['share']:.1%}",
+            "predicted tweets": f"{int(predicted.get(c['name'], 0)):,}",
+        }
+        for c in categories
+    )
+    return table.to_markdown(index=False)
+
+
 @dg.asset(
-    ins={"embeddings": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+    ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
     group_name="categories",
-    kinds={"matplotlib"},
+    kinds={"matplotlib", "html"},
 )
 def category_report(
-    cluster_labels: CategoryModel, classifier: ClassifierModel, embeddings: dict[str, EmbeddingBatch]
+    report_store: ReportStore,
+    cluster_labels: CategoryModel,
+    classifier: ClassifierModel,
+    embeddings: dict[str, EmbeddingBatch],
+    predictions: dict[str, pd.DataFrame],
+    category_trends: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    """Per category: name, weighted keywords, representative tweets, size, language mix and brands; with plots
-    of category sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
+    """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
+    day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
+    sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
     categories = sorted(cluster_labels.categories, key=lambda c: -c["size"])
     points, labels = projection_sample(cluster_labels, embeddings)
     metrics = classifier.metrics
     confusion_names = [classifier.category_names[str(c)] for c in metrics["confusion_labels"]]
+    volume = category_trends
+    days = every_day(volume["day"].min(), volume["day"].max())
+    document = render_report(
+        ReportInputs(
+            categories=categories,
+            training_days=(metrics["train_days"][0], metrics["holdout_days"][1]),
+            predicted_days=(days[0], days[-1]),
+            volume=volume,
+            examples=most_confident_examples(concat_days(predictions)),
+            trend_png=figure_png(stacked_volume_figure(by_day(volume, "category_name", days))),
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
     return dg.MaterializeResult(
         metadata={
-            "categories": len(categories),
+            "report_file": dg.MetadataValue.path(report_store.write(REPORT_FILE, document.encode())),
+            "categories": dg.MetadataValue.md(summary_markdown(categories, volume)),
             "sizes": dg.MetadataValue.md(
                 category_sizes_markdown([c["name"] for c in categories], [c["size"] for c in categories])
             ),
@@ -69,6 +102,5 @@ def category_report(
             "confusion_matrix": dg.MetadataValue.md(
                 confusion_matrix_markdown(metrics["confusion_matrix"], confusion_names)
             ),
-            "report": dg.MetadataValue.md("\n\n".join(category_markdown(c) for c in categories)),
         }
     )

@@ -1,6 +1,6 @@
 """Discovering support categories in embeddings: spectral clustering of the neighbour graph (or KMeans) per
 language group, k at the start of the silhouette plateau, near-duplicates counted once, an "other" bucket for
-tweets that fit no category, c-TF-IDF keywords.
+tweets that fit no category, named by keyphrases (naming.py).
 
 Spectral clustering links each tweet to its nearest neighbours by cosine similarity of the embeddings and cuts
 that graph into k well-connected parts; unlike KMeans it does not assume round, equally wide categories. Against
@@ -23,16 +23,14 @@ from scipy import sparse
 from scipy.linalg import qr, svd
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
-from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.manifold import spectral_embedding
 from sklearn.metrics import silhouette_score
 
 from support_nlp.core.language import UNDETERMINED
+from support_nlp.core.naming import name_categories
 from support_nlp.core.progress import ProgressCallback
 
-KEYWORDS_PER_CATEGORY = 10
 REPRESENTATIVES_PER_CATEGORY = 5
-NAME_KEYWORDS = 3
 MIN_NEIGHBOURS = 5
 # The search reaches categories of 8 tweets (the 267 labelled twcs tweets have 33 topics) up to 200 categories
 # (Banking77's 77 intents, 150 intents in 4,500 rows), in about 24 steps.
@@ -263,23 +261,6 @@ def choose_k(
     return next(point["k"] for point in curve if point["silhouette"] >= floor), curve
 
 
-def class_tfidf_keywords(texts: list[str], labels: np.ndarray, k: int, top_n: int = KEYWORDS_PER_CATEGORY):
-    """Top words per category by class-based TF-IDF: frequent in the category, rare across categories."""
-    documents = [" ".join(texts[i] for i in np.flatnonzero(labels == c)) for c in range(k)]
-    vectorizer = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=1)
-    counts = vectorizer.fit_transform(documents).toarray().astype(float)
-    vocabulary = vectorizer.get_feature_names_out()
-    term_frequency = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    average_words = counts.sum() / max(k, 1)
-    idf = np.log1p(average_words / np.maximum(counts.sum(axis=0), 1))
-    scores = term_frequency * idf
-    keywords = []
-    for c in range(k):
-        top = np.argsort(-scores[c])[:top_n]
-        keywords.append([(str(vocabulary[j]), round(float(scores[c, j]), 5)) for j in top if scores[c, j] > 0])
-    return keywords
-
-
 def describe_categories(
     features: np.ndarray,
     centroids: np.ndarray,
@@ -288,18 +269,17 @@ def describe_categories(
 ) -> list[dict]:
     """Name, keywords, size, representative tweets (closest to the centroid), languages and brands per category."""
     k = len(centroids)
-    keywords = class_tfidf_keywords(tweets["text_clean"].tolist(), labels, k)
+    namings = name_categories(tweets["text"].tolist(), labels, features, brands=tweets["brand"].unique())
     distances = np.linalg.norm(features - centroids[labels], axis=1)
     categories = []
     for c in range(k):
         members = np.flatnonzero(labels == c)
         closest = members[np.argsort(distances[members])[:REPRESENTATIVES_PER_CATEGORY]]
-        words = [word for word, _ in keywords[c][:NAME_KEYWORDS]]
         categories.append(
             {
                 "id": c,
-                "name": " / ".join(words) if words else f"category {c}",
-                "keywords": keywords[c],
+                "name": namings[c].name,
+                "keywords": namings[c].keyphrases,
                 "size": int(len(members)),
                 "share": round(len(members) / len(labels), 4),
                 "representatives": tweets["text"].iloc[closest].tolist(),

@@ -1,0 +1,123 @@
+"""category_trends: tweets and cases per category, day and brand over every predicted day; spikes and emerging
+topics as WARN checks (the alert sensor posts them to a webhook)."""
+
+import dagster as dg
+import pandas as pd
+
+from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.trends import (
+    UNCERTAIN_SHARE_RULE,
+    VOLUME_SPIKE_RULE,
+    by_day,
+    daily_volume,
+    every_day,
+    exceedances,
+    top_movers,
+    uncertain_share_by_day,
+)
+from support_nlp.metadata import check_specs, concat_days
+from support_nlp.plots import figure_png, png_markdown, stacked_volume_figure, top_movers_figure
+from support_nlp.resources import ReportStore
+
+ALL_PREDICTED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
+VOLUME_SPIKE_CHECK = "no_volume_spike"
+EMERGING_TOPIC_CHECK = "no_emerging_topic"
+TREND_PLOT = "category_trends.png"
+TOP_MOVERS_PLOT = "top_movers.png"
+
+
+class CategoryTrendsConfig(dg.Config):
+    judged_day: str | None = None  # the day the checks judge, "YYYY-MM-DD"; None: the newest day with tweets
+
+
+def predictions_with_threads(predictions: dict[str, pd.DataFrame], clean_text: dict[str, pd.DataFrame]):
+    """Predictions of every day with the thread position (`in_response_to_tweet_id`) of their tweet."""
+    predicted = concat_days(predictions)
+    threads = concat_days({day: clean_text[day] for day in predictions if day in clean_text})
+    return predicted.merge(threads[["tweet_id", "in_response_to_tweet_id"]], on="tweet_id", how="left")
+
+
+def spike_table(spikes: pd.DataFrame) -> str:
+    if spikes.empty:
+        return "No spike."
+    table = spikes.rename(columns={"series": "category", "value": "tweets"}).round(1)
+    return table[["day", "category", "tweets", "baseline_median", "threshold"]].to_markdown(index=False)
+
+
+@dg.asset(
+    ins={"predictions": ALL_PREDICTED_DAYS, "clean_text": ALL_PREDICTED_DAYS},
+    io_manager_key="table_io_manager",
+    group_name="inference",
+    kinds={"pandas", "matplotlib"},
+    check_specs=check_specs(
+        "category_trends",
+        {
+            VOLUME_SPIKE_CHECK: "No category's tweets on the judged day exceed median + 3 scaled MADs of the "
+            "28 days before it (WARN).",
+            EMERGING_TOPIC_CHECK: "The uncertain share on the judged day does not exceed median + 3 scaled MADs "
+            "of the 28 days before it: tweets no category describes are not piling up (WARN).",
+        },
+    ),
+)
+def category_trends(
+    context: dg.AssetExecutionContext,
+    config: CategoryTrendsConfig,
+    report_store: ReportStore,
+    predictions: dict[str, pd.DataFrame],
+    clean_text: dict[str, pd.DataFrame],
+):
+    """Tweets and cases (conversations opened) per day, category and brand, over every predicted day; a stacked
+    volume plot, the top movers, and every day on which a category spiked."""
+    predicted = predictions_with_threads(predictions, clean_text)
+    if predicted.empty:
+        raise dg.Failure("no predicted tweets yet: materialize predictions first")
+    volume = daily_volume(predicted)
+    days = every_day(volume["day"].min(), volume["day"].max())
+    judged_day = config.judged_day or volume["day"].max()
+    daily = by_day(volume, "category_name", days)
+    category_spikes = exceedances(daily.drop(columns=UNCERTAIN_NAME, errors="ignore"), VOLUME_SPIKE_RULE)
+    uncertain = exceedances(uncertain_share_by_day(predicted, UNCERTAIN_NAME, days), UNCERTAIN_SHARE_RULE)
+    spikes = category_spikes[category_spikes["spike"]]
+    judged_spikes = spikes[spikes["day"] == judged_day]
+    judged_uncertain = uncertain[uncertain["day"] == judged_day].iloc[0]
+    movers = top_movers(daily, judged_day)
+    trend_png = figure_png(stacked_volume_figure(daily, spikes["day"]))
+    movers_png = figure_png(top_movers_figure(movers, judged_day))
+    context.log.info(f"{len(spikes)} category spikes over {len(days)} days; judged day {judged_day}")
+    return dg.MaterializeResult(
+        value=volume,
+        metadata={
+            "days": f"{days[0]}..{days[-1]} ({len(days):,} days)",
+            "judged_day": judged_day,
+            "tweets": f"{int(volume['tweets'].sum()):,}",
+            "cases": f"{int(volume['cases'].sum()):,}",
+            "volume_by_day": dg.MetadataValue.md(png_markdown(trend_png, "tweets per day by category")),
+            "top_movers": dg.MetadataValue.md(png_markdown(movers_png, "top movers") + "\n\n" + movers.to_markdown()),
+            "spikes": dg.MetadataValue.md(spike_table(spikes)),
+            "trend_plot": dg.MetadataValue.path(report_store.write(TREND_PLOT, trend_png)),
+            "top_movers_plot": dg.MetadataValue.path(report_store.write(TOP_MOVERS_PLOT, movers_png)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=VOLUME_SPIKE_CHECK,
+                passed=judged_spikes.empty,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "day": judged_day,
+                    "spiking_categories": len(judged_spikes),
+                    "spikes": dg.MetadataValue.md(spike_table(judged_spikes)),
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=EMERGING_TOPIC_CHECK,
+                passed=not bool(judged_uncertain["spike"]),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "day": judged_day,
+                    "uncertain_share": round(float(judged_uncertain["value"]), 3),
+                    "baseline_median": round(float(judged_uncertain["baseline_median"]), 3),
+                    "threshold": round(float(judged_uncertain["threshold"]), 3),
+                },
+            ),
+        ],
+    )

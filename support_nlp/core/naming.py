@@ -1,0 +1,211 @@
+"""Category names people would write: short keyphrases ("cancelled flight", "lost luggage"), not keyword triples.
+
+1. Candidates are the uni- and bi-grams of the category's tweets (stop words of every supported language, brand
+   handles, emoji, numbers, URLs and placeholders such as __email__ removed before n-grams are formed), ranked by
+   class-based TF-IDF: frequent in the category, rare across categories.
+2. Each text counts once per phrase and only its first `max_tokens_per_text` words count, so one very long or
+   repetitive text cannot rename a category; phrases frequent in every category ("thanks") are dropped.
+3. KeyBERT-style re-ranking: a phrase's vector is the mean embedding of all tweets using it; phrases whose vector is
+   close to the category's centroid describe it, phrases shared with other categories drift away from it.
+4. Maximal marginal relevance picks the name's phrases: relevant, and not a paraphrase of one already chosen.
+5. Names are unique: categories choose in order of their best phrase's relevance, and a phrase already taken as
+   another category's leading phrase is skipped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import emoji
+import numpy as np
+import stopwordsiso
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+# The languages the language detector reports for twcs (core/language.py).
+SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+MENTION = re.compile(r"(?<![\w@])@\w{1,30}")
+# Anonymisation placeholders: twcs writes __email__ and __credit_card__; other dumps write <PHONE>.
+PLACEHOLDER = re.compile(r"__\w+__|<[A-Za-z_]+>")
+# Letters only (no digits or underscores), two or more: numbers and order ids never become names.
+WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")
+# Handles like SpotifyCares or Uber_Support also appear as the bare brand word in tweets.
+HANDLE_SUFFIX = re.compile(r"_?(help|support|cares?|service|team|tweets|uk|us|es)$")
+
+
+@dataclass(frozen=True)
+class NamingConfig:
+    candidates_per_category: int = 30
+    keyphrases_per_category: int = 10
+    min_name_words: int = 2  # "lost luggage" or "refund, card": one word alone rarely says what the topic is
+    max_tokens_per_text: int = 60  # a tweet has at most ~55 words; longer texts are broken rows or spam
+    min_texts: int = 3  # a phrase used by fewer texts of the category is an accident, not a theme
+    # In at least this share of the texts of most categories (three in four): says nothing about any one.
+    ubiquitous_share: float = 0.01
+    bigram_preference: float = 0.6  # a two-word phrase leads the name when this close to the most relevant phrase
+    relevance_weight: float = 0.5  # c-TF-IDF rank vs closeness to the centroid, both scaled to [0, 1]
+    diversity: float = 0.3  # MMR: weight of dissimilarity to phrases already chosen
+
+
+@dataclass(frozen=True)
+class CategoryNaming:
+    name: str
+    keyphrases: list[tuple[str, float]]  # best first, with relevance in [0, 1]
+
+
+# Negations carry the complaint ("not working", "no signal"); what is left of a contraction once its apostrophe
+# splits it ("don't" -> "don", "I'll" -> "ll") carries nothing.
+NEGATIONS = frozenset({"not", "no", "never", "cannot", "nothing"})
+CONTRACTION_STEMS = frozenset({"ll", "ve", "re", "don", "didn", "doesn", "isn", "wasn", "aren", "haven", "couldn"})
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    # stopwords-iso's English list (1,300 words) holds "order", "problem", "help" and "working": the words of
+    # support; scikit-learn's shorter English list does not. The other languages' lists have no such overlap.
+    foreign = stopwordsiso.stopwords([code for code in SUPPORTED_LANGUAGES if code != "en"])
+    return frozenset((ENGLISH_STOP_WORDS | CONTRACTION_STEMS | {word.lower() for word in foreign}) - NEGATIONS)
+
+
+def brand_words(brands: Iterable[str]) -> frozenset[str]:
+    words = set()
+    for brand in {str(b).lower() for b in brands}:
+        words |= {brand, brand.replace("_", ""), HANDLE_SUFFIX.sub("", brand)}
+    return frozenset(word for word in words if word)
+
+
+def keyword_tokens(text: str, excluded: frozenset[str], max_tokens: int) -> list[str]:
+    text = html.unescape(text)
+    for pattern in (URL, MENTION, PLACEHOLDER):
+        text = pattern.sub(" ", text)
+    text = emoji.replace_emoji(text, replace=" ")
+    words = WORD.findall(text.lower())[:max_tokens]
+    return [word for word in words if word not in excluded]
+
+
+def phrases(tokens: Sequence[str]) -> set[str]:
+    """The distinct uni- and bi-grams of one text, so a text counts at most once per phrase."""
+    return set(tokens) | {f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False) if a != b}
+
+
+def class_tfidf(category_counts: np.ndarray) -> np.ndarray:
+    """c-TF-IDF (Grootendorst, 2022): a phrase's share of the category's phrases times log(1 + A / its total)."""
+    term_frequency = category_counts / np.maximum(category_counts.sum(axis=1, keepdims=True), 1)
+    average = category_counts.sum() / max(len(category_counts), 1)
+    return term_frequency * np.log1p(average / np.maximum(category_counts.sum(axis=0), 1))
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
+
+
+def scaled(values: np.ndarray) -> np.ndarray:
+    low, high = values.min(), values.max()
+    return (values - low) / (high - low) if high > low else np.ones_like(values)
+
+
+def maximal_marginal_relevance(
+    relevance: np.ndarray, vectors: np.ndarray, diversity: float, count: int, skip: Iterable[int] = ()
+) -> list[int]:
+    """Indices in pick order: each maximises (1 - diversity) * relevance - diversity * similarity to the chosen."""
+    similarity = unit(vectors) @ unit(vectors).T
+    available = np.ones(len(relevance), dtype=bool)
+    available[list(skip)] = False
+    chosen: list[int] = []
+    while len(chosen) < count and available.any():
+        redundancy = similarity[:, chosen].max(axis=1) if chosen else np.zeros(len(relevance))
+        score = np.where(available, (1 - diversity) * relevance - diversity * redundancy, -np.inf)
+        best = int(np.argmax(score))
+        chosen.append(best)
+        available[best] = False
+    return chosen
+
+
+def shares_a_stem(words: Iterable[str], others: Iterable[str]) -> bool:
+    """Whether a word is another's inflection by the crude test of one beginning the other: song/songs, dm/dms."""
+    return any(a.startswith(b) or b.startswith(a) for a in words for b in others)
+
+
+def name_from(ranked: list[str], config: NamingConfig) -> str:
+    """The leading phrase, then following phrases that repeat no word of the name (nor an inflection of one), until
+    it has enough words."""
+    parts = [ranked[0]]
+    for phrase in ranked[1:]:
+        used = {word for part in parts for word in part.split()}
+        if len(used) >= config.min_name_words:
+            break
+        if not shares_a_stem(phrase.split(), used):
+            parts.append(phrase)
+    return ", ".join(parts)
+
+
+def name_categories(
+    texts: Sequence[str],
+    labels: np.ndarray,
+    vectors: np.ndarray,
+    brands: Iterable[str] = (),
+    config: NamingConfig = NamingConfig(),
+) -> list[CategoryNaming]:
+    """A name and ranked keyphrases for each category 0..k-1; `vectors` (embeddings or their projection) align with
+    `texts`. Categories without a usable phrase are named "category <id>"."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    excluded = stop_words() | brand_words(brands)
+    vectorizer = CountVectorizer(
+        analyzer=lambda text: phrases(keyword_tokens(text, excluded, config.max_tokens_per_text)), binary=True
+    )
+    texts_by_phrase = vectorizer.fit_transform(texts).tocsc()
+    vocabulary = vectorizer.get_feature_names_out()
+    membership = sparse.csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(k, len(labels)))
+    counts = (membership @ texts_by_phrase).toarray()
+    sizes = np.bincount(labels, minlength=k)
+    ubiquitous = np.quantile(counts / np.maximum(sizes[:, None], 1), 0.25, axis=0) >= config.ubiquitous_share
+    tfidf = np.where(ubiquitous, 0.0, class_tfidf(counts))
+    # A small category may have no phrase in min_texts of its tweets: then its rarer phrases are all it has.
+    common_enough = (counts >= config.min_texts) | ~(counts >= config.min_texts).any(axis=1, keepdims=True)
+    scores = np.where(common_enough, tfidf, 0.0)
+    centroids = unit(np.stack([vectors[labels == c].mean(axis=0) for c in range(k)]))
+
+    ranked_by_category = []
+    for c in range(k):
+        top = [j for j in np.argsort(-scores[c])[: config.candidates_per_category] if scores[c, j] > 0]
+        if not top:
+            ranked_by_category.append((np.array([], dtype=str), np.zeros(0), np.zeros((0, vectors.shape[1]))))
+            continue
+        # A phrase's vector: the mean embedding of every tweet that uses it, in any category.
+        phrase_vectors = np.stack([vectors[texts_by_phrase[:, j].indices].mean(axis=0) for j in top])
+        closeness = unit(phrase_vectors) @ centroids[c]
+        weight = config.relevance_weight
+        relevance = weight * scaled(scores[c, top]) + (1 - weight) * scaled(closeness)
+        ranked_by_category.append((vocabulary[top], relevance, phrase_vectors))
+
+    taken: set[str] = set()
+    namings: dict[int, CategoryNaming] = {}
+    for c in sorted(range(k), key=lambda c: -float(ranked_by_category[c][1].max(initial=0.0))):
+        candidates, relevance, phrase_vectors = ranked_by_category[c]
+        if not len(candidates):
+            namings[c] = CategoryNaming(name=f"category {c}", keyphrases=[])
+            continue
+        # Every phrase already leads another name: this one leads with its best anyway, and the category's
+        # id keeps the name unique.
+        leading = [i for i, phrase in enumerate(candidates) if phrase not in taken] or list(range(len(candidates)))
+        best = max(relevance[i] for i in leading)
+        bigrams = [i for i in leading if " " in candidates[i] and relevance[i] >= config.bigram_preference * best]
+        first = max(bigrams or leading, key=lambda i: relevance[i])
+        rest = maximal_marginal_relevance(
+            relevance, phrase_vectors, config.diversity, config.keyphrases_per_category - 1, skip=[first]
+        )
+        order = [first, *rest]
+        name = name_from([str(candidates[i]) for i in order], config)
+        if candidates[first] in taken:
+            name = f"{name} ({c})"
+        taken.add(str(candidates[first]))
+        namings[c] = CategoryNaming(
+            name=name,
+            keyphrases=[(str(candidates[i]), round(float(relevance[i]), 4)) for i in order],
+        )
+    return [namings[c] for c in range(k)]

@@ -1,0 +1,93 @@
+"""The category report as one self-contained HTML file (plots inlined), for people who do not open Dagster."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+
+import pandas as pd
+
+BRANDS_SHOWN = 10
+EXAMPLES_PER_CATEGORY = 10
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    categories: list[dict]  # cluster_labels' categories: id, name, keywords, size, share, representatives, ...
+    training_days: tuple[str, str]
+    predicted_days: tuple[str, str]
+    volume: pd.DataFrame  # category_trends: day, category_name, brand, tweets, cases
+    examples: dict[str, list[str]]  # category name -> most confidently predicted tweets
+    trend_png: bytes
+    generated_at: str
+
+
+def image(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def brand_table(volume: pd.DataFrame) -> pd.DataFrame:
+    """Predicted tweets per brand (largest brands first) and category (largest first), with a total column."""
+    table = volume.pivot_table(index="brand", columns="category_name", values="tweets", aggfunc="sum", fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:BRANDS_SHOWN]]
+    table = table[table.sum().sort_values(ascending=False).index]
+    return table.assign(total=table.sum(axis=1))
+
+
+def category_section(category: dict, predicted: int, examples: list[str]) -> str:
+    keyphrases = ", ".join(html.escape(phrase) for phrase, _ in category["keywords"])
+    brands = ", ".join(f"{html.escape(b)} {share:.0%}" for b, share in category["brands"].items())
+    languages = ", ".join(f"{html.escape(code)} {share:.0%}" for code, share in category["languages"].items())
+    quotes = "".join(f"<li>{html.escape(' '.join(text.split()))}</li>" for text in examples)
+    closest = "".join(f"<li>{html.escape(' '.join(text.split()))}</li>" for text in category["representatives"])
+    return f"""
+<section id="category-{category["id"]}">
+<h3>{html.escape(category["name"])}</h3>
+<p><b>{category["size"]:,}</b> training tweets ({category["share"]:.1%}), <b>{predicted:,}</b> predicted.
+Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
+<details open><summary>Closest to the category's centre</summary><ol>{closest}</ol></details>
+<details><summary>Most confidently predicted ({len(examples)})</summary><ol>{quotes}</ol></details>
+</section>"""
+
+
+def render_report(inputs: ReportInputs) -> str:
+    categories = sorted(inputs.categories, key=lambda c: -c["size"])
+    predicted = inputs.volume.groupby("category_name")["tweets"].sum()
+    summary = pd.DataFrame(
+        {
+            "category": c["name"],
+            "training tweets": f"{c['size']:,}",
+            "share": f"{c['share']:.1%}",
+            "predicted tweets": f"{int(predicted.get(c['name'], 0)):,}",
+            "keyphrases": ", ".join(phrase for phrase, _ in c["keywords"][:4]),
+        }
+        for c in categories
+    )
+    brands = brand_table(inputs.volume).map(lambda n: f"{n:,}")
+    sections = "".join(
+        category_section(c, int(predicted.get(c["name"], 0)), inputs.examples.get(c["name"], [])) for c in categories
+    )
+    first, last = inputs.training_days
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Support categories</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
+td {{ text-align: right; }} td:first-child, table.summary td:last-child {{ text-align: left; }}
+.note {{ color: #555; font-size: 0.9em; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>What customers contact support about</h1>
+<p class="note">Generated {html.escape(inputs.generated_at)}.
+Categories were discovered on the tweets of {first}..{last} (training tweets, in-sample);
+predicted tweets are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.</p>
+<h2 id="categories">Categories, largest first</h2>
+{summary.to_html(index=False, escape=True, classes="summary")}
+<h2 id="trend">Tweets per day</h2>
+{image(inputs.trend_png, "tweets per day by category")}
+<h2 id="brands">By brand (predicted tweets)</h2>
+{brands.to_html(escape=True)}
+<h2 id="examples">Each category</h2>
+{sections}
+</body></html>
+"""
