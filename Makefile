@@ -33,7 +33,7 @@ lock:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	{ echo '# The lock: every package of `pip install -e .[dev]`, written by `make lock`; `make install` installs with it.'; \
-	  $(BIN)/pip freeze --exclude-editable | sed -e 's/+cpu$$//'; } > constraints.txt
+	  $(BIN)/pip list --format=freeze --exclude-editable | sed -e 's/+cpu$$//'; } > constraints.txt
 	touch $(VENV)/.installed
 
 # Installs only the packages that are missing, so it costs nothing once they are there.
