@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from support_nlp.core.categories import fit_categories
-from support_nlp.core.embedding import BUNDLED_MODEL_NAME
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.naming import brand_words, class_tfidf, keyword_tokens, name_categories, stop_words
 from support_nlp_tests.test_categories import SEARCH, real_training_set
 
