@@ -3,15 +3,13 @@
 import dagster as dg
 
 from support_nlp.assets.categories import classifier, cluster_labels
-from support_nlp.assets.features import clean_text, embeddings
 from support_nlp.assets.inference import predictions
-from support_nlp.assets.ingestion import raw_tweets
 from support_nlp.assets.report import category_report
 from support_nlp.assets.trends import category_trends
 
 features_job = dg.define_asset_job(
     "features",
-    selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings),
+    selection=dg.AssetSelection.groups("features"),
     description="Ingest, clean and embed days of tweets (the inputs training needs).",
 )
 training_job = dg.define_asset_job(
@@ -21,7 +19,7 @@ training_job = dg.define_asset_job(
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
-    selection=dg.AssetSelection.assets(raw_tweets, clean_text, embeddings, predictions),
+    selection=dg.AssetSelection.groups("features") | dg.AssetSelection.assets(predictions),
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
 trends_job = dg.define_asset_job(

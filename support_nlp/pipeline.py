@@ -80,6 +80,7 @@ def launch_and_wait(
     tags: dict,
     report: Callable[[str], None],
     environment: Mapping[str, str],
+    run_config: Mapping | None = None,
 ) -> dg.DagsterRun:
     """Launch `job` with `dagster job launch` against the workspace and relay its log lines until it finishes.
 
@@ -94,7 +95,7 @@ def launch_and_wait(
         "--tags",
         json.dumps(tags),
         "--config-json",
-        json.dumps(CONSOLE_INFO_LOGS),
+        json.dumps({**CONSOLE_INFO_LOGS, **(run_config or {})}),
     ]
     # The launcher's code server outlives `dagster job launch` until the run ends, and the command waits for it:
     # the run's log lines are relayed while it runs, not after.
@@ -141,9 +142,11 @@ def run_pipeline(
     instance: dg.DagsterInstance,
     report: Callable[[str], None] = print,
     environment: Mapping[str, str] | None = None,
+    run_config_by_job: Mapping[str, Mapping] | None = None,
 ) -> PipelineResult:
     """The four runs over the days of `defs`' tweet source; `environment` (default: this process's) configures
-    the code location the runs load, so it must name the same source and storage as `defs`."""
+    the code location the runs load, so it must name the same source and storage as `defs`; `run_config_by_job`
+    adds run config (e.g. `{"training": {"ops": {"classifier": {"config": {...}}}}}`)."""
     environment = {**(os.environ if environment is None else environment), "DAGSTER_HOME": instance.root_directory}
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed)
@@ -156,7 +159,7 @@ def run_pipeline(
     def run(name: str, tags: dict) -> str:
         started = time.perf_counter()
         report(f"\n=== {name} ===")
-        finished = launch_and_wait(instance, name, tags, report, environment)
+        finished = launch_and_wait(instance, name, tags, report, environment, (run_config_by_job or {}).get(name))
         seconds[name] = round(time.perf_counter() - started, 1)
         succeeded = finished.status == dg.DagsterRunStatus.SUCCESS
         report(f"=== {name}: {finished.status.value} in {seconds[name]:,.1f} s (run {finished.run_id}) ===")

@@ -4,6 +4,7 @@ import csv
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -66,21 +67,35 @@ def slice_definitions(home, source: str) -> dg.Definitions:
     )
 
 
+@dataclass(frozen=True)
+class LocalDeployment:
+    """`make run`'s setting in a temporary folder: definitions, a laptop instance, and the environment that points
+    the code location its runs load at the same source and storage."""
+
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    environment: dict[str, str]
+
+
+def local_deployment(home: Path, source: str) -> LocalDeployment:
+    (home / "dagster_home").mkdir()
+    shutil.copy(LAPTOP_INSTANCE_CONFIG, home / "dagster_home" / "dagster.yaml")
+    environment = {
+        **os.environ,
+        "SUPPORT_NLP_HOME": str(home),
+        "SUPPORT_NLP_STORAGE": str(home / "storage"),
+        "SUPPORT_NLP_SOURCE": source,
+    }
+    instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
+    return LocalDeployment(slice_definitions(home, source), instance, environment)
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory, real_slice_csv):
     """`make run`'s code path over the real slice, uninterrupted, into a temporary folder and Dagster instance:
     its runs are launched through the code location, configured by the environment as a deployment is."""
     home = tmp_path_factory.mktemp("support_nlp")
-    defs = slice_definitions(home, real_slice_csv)
-    (home / "dagster_home").mkdir()
-    shutil.copy(LAPTOP_INSTANCE_CONFIG, home / "dagster_home" / "dagster.yaml")
-    instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
-    environment = {
-        **os.environ,
-        "SUPPORT_NLP_HOME": str(home),
-        "SUPPORT_NLP_STORAGE": str(home / "storage"),
-        "SUPPORT_NLP_SOURCE": real_slice_csv,
-    }
+    deployment = local_deployment(home, real_slice_csv)
     lines: list[str] = []
-    result = run_pipeline(defs, instance, report=lines.append, environment=environment)
-    return home / "storage", instance, result, lines
+    result = run_pipeline(deployment.defs, deployment.instance, report=lines.append, environment=deployment.environment)
+    return home / "storage", deployment.instance, result, lines

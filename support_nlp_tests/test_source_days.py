@@ -10,9 +10,10 @@ import pandas as pd
 from support_nlp.core.source_days import DayOrigin, SourceDays, classify_days
 from support_nlp.core.twcs import CREATED_AT_FORMAT
 from support_nlp.pipeline import run_pipeline
-from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions
+from support_nlp_tests.conftest import SLICE_DAYS, local_deployment
 
 SOURCE = "/data/twcs.csv.gz"
+LOW_FLOOR = {"min_macro_f1": 0.0}
 
 
 def origin(fingerprint: str = "v2", source: str = SOURCE, rows: int = 5) -> DayOrigin:
@@ -59,9 +60,15 @@ def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_pat
     dropped = SLICE_DAYS[-1]
     source = tmp_path / "twcs.csv.gz"
     shutil.copy(real_slice_csv, source)
-    defs = slice_definitions(tmp_path, str(source))
-    instance = dg.DagsterInstance.ephemeral()
-    first = run_pipeline(defs, instance, report=lambda line: None)
+    deployment = local_deployment(tmp_path, str(source))
+    defs, instance = deployment.defs, deployment.instance
+
+    def make_run(report=lambda line: None):
+        # Three days of the slice are too few for the classifier's quality floor; it is not what is tested here.
+        training = {"ops": {"classifier": {"config": LOW_FLOOR}}}
+        return run_pipeline(defs, instance, report, deployment.environment, {"training": training})
+
+    first = make_run()
     storage = tmp_path / "storage"
     assert len(stored_files(storage, dropped)) == 4  # raw_tweets, clean_text, embeddings, predictions
     dropped_ids = pd.read_parquet(storage / "raw_tweets" / f"{dropped}.parquet")["tweet_id"].to_numpy()
@@ -70,7 +77,9 @@ def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_pat
     without_day(real_slice_csv, dropped, source)
 
     # Training alone (as from the UI): the dropped day is still stored, but not learnt from.
-    training = defs.resolve_job_def("training").execute_in_process(instance=instance, raise_on_error=False)
+    training = defs.resolve_job_def("training").execute_in_process(
+        run_config={"ops": {"classifier": {"config": LOW_FLOOR}}}, instance=instance, raise_on_error=False
+    )
     assert training.success
     categories = training.asset_value("cluster_labels")
     assert not np.isin(dropped_ids, categories.tweet_ids).any()
@@ -82,7 +91,7 @@ def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_pat
 
     # `make run` on the shrunk source: the dropped day's partitions are removed from storage and the instance.
     lines: list[str] = []
-    second = run_pipeline(defs, instance, report=lines.append)
+    second = make_run(lines.append)
     assert stored_files(storage, dropped) == []
     for asset in ("raw_tweets", "clean_text", "embeddings", "predictions"):
         [observation] = [
@@ -98,5 +107,5 @@ def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_pat
     assert not np.isin(dropped_ids, second.categories.tweet_ids).any()
     # Removed once: the next run finds nothing left to remove.
     lines.clear()
-    run_pipeline(defs, instance, report=lines.append)
+    make_run(lines.append)
     assert not [line for line in lines if "no longer in the source" in line]

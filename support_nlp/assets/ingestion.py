@@ -97,7 +97,7 @@ def raw_tweets_checks(
     backfill_policy=single_run_backfill,
     retry_policy=io_retry_policy,
     io_manager_key="table_io_manager",
-    group_name="ingestion",
+    group_name="features",  # with the features it feeds: the features job is this group
     kinds={"pandas", "parquet"},
     check_specs=check_specs(
         "raw_tweets",
