@@ -174,19 +174,19 @@ def name_categories(
     for c in range(k):
         top = [j for j in np.argsort(-scores[c])[: config.candidates_per_category] if scores[c, j] > 0]
         if not top:
-            ranked_by_category.append((np.array([], dtype=str), np.zeros(0), np.zeros((0, vectors.shape[1]))))
+            ranked_by_category.append((np.array([], dtype=str), np.zeros(0), np.zeros((0, vectors.shape[1])), []))
             continue
         # A phrase's vector: the mean embedding of every tweet that uses it, in any category.
         phrase_vectors = np.stack([vectors[texts_by_phrase[:, j].indices].mean(axis=0) for j in top])
         closeness = unit(phrase_vectors) @ centroids[c]
         weight = config.relevance_weight
         relevance = weight * scaled(scores[c, top]) + (1 - weight) * scaled(closeness)
-        ranked_by_category.append((vocabulary[top], relevance, phrase_vectors))
+        ranked_by_category.append((vocabulary[top], relevance, phrase_vectors, scores[c, top]))
 
     taken: set[str] = set()
     namings: dict[int, CategoryNaming] = {}
     for c in sorted(range(k), key=lambda c: -float(ranked_by_category[c][1].max(initial=0.0))):
-        candidates, relevance, phrase_vectors = ranked_by_category[c]
+        candidates, relevance, phrase_vectors, tfidf_scores = ranked_by_category[c]
         if not len(candidates):
             namings[c] = CategoryNaming(name=f"category {c}", keyphrases=[])
             continue
@@ -206,6 +206,7 @@ def name_categories(
         taken.add(str(candidates[first]))
         namings[c] = CategoryNaming(
             name=name,
-            keyphrases=[(str(candidates[i]), round(float(relevance[i]), 4)) for i in order],
+            # In name order (relevance and diversity), each with its c-TF-IDF score, which is always positive.
+            keyphrases=[(str(candidates[i]), round(float(tfidf_scores[i]), 4)) for i in order],
         )
     return [namings[c] for c in range(k)]
