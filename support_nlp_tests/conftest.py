@@ -99,3 +99,14 @@ def pipeline_run(tmp_path_factory, real_slice_csv):
     lines: list[str] = []
     result = run_pipeline(deployment.defs, deployment.instance, report=lines.append, environment=deployment.environment)
     return home / "storage", deployment.instance, result, lines
+
+
+# Fixtures that run `make run`'s pipeline: its runs are launched through the code location in subprocesses.
+PIPELINE_FIXTURES = {"pipeline_run", "s3_pipeline_run"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that need a whole pipeline run belong to the e2e tier (`make check` leaves them to `make test`)."""
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)

@@ -6,6 +6,7 @@ import shutil
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pytest
 
 from support_nlp.core.source_days import DayOrigin, SourceDays, classify_days
 from support_nlp.core.twcs import CREATED_AT_FORMAT
@@ -56,6 +57,7 @@ def stored_files(storage, day: str) -> list[str]:
     return sorted(str(path.relative_to(storage)) for path in storage.rglob(f"{day}.*"))
 
 
+@pytest.mark.e2e
 def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_path, real_slice_csv):
     dropped = SLICE_DAYS[-1]
     source = tmp_path / "twcs.csv.gz"
