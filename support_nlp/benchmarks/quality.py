@@ -360,6 +360,7 @@ def first_contact_tweets() -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "tweet_id": np.arange(len(texts), dtype=np.int64),
+            "thread_id": np.arange(len(texts), dtype=np.int64),
             "author_id": [f"author-{i}" for i in range(len(texts))],
             "created_at": pd.Timestamp("2017-11-01", tz="UTC"),
             "text": texts,
