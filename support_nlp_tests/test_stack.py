@@ -236,9 +236,15 @@ def test_the_ui_shows_the_asset_graph_with_check_results(live_stack, scheduled_r
     assert set(checked) == set(ASSETS) - {"category_report"}
     expected = {asset: expected_check_summary(nodes[asset]) for asset in checked}
     with headless_chromium(tmp_path / "chromium-profile", artifacts / "logs") as driver:
-        open_expanded_asset_graph(driver, live_stack.dagster.webserver_url)
-        for asset in ASSETS:
-            wait_in_browser(driver, lambda d, asset=asset: asset_node(d, asset), f"asset node {asset}")
+        open_expanded_asset_graph(
+            driver, live_stack.dagster.webserver_url, {node["groupName"] for node in nodes.values()}
+        )
+        try:
+            for asset in ASSETS:
+                wait_in_browser(driver, lambda d, asset=asset: asset_node(d, asset), f"asset node {asset}")
+        except TimeoutError:
+            driver.save_screenshot(str(artifacts / "asset_graph_timeout.png"))
+            raise
         shown = read_until(driver, lambda d: {asset: check_summary(d, asset) for asset in checked}, expected)
         screenshot = artifacts / "asset_graph.png"
         assert driver.save_screenshot(str(screenshot))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import requests
 from selenium import webdriver
@@ -30,7 +31,9 @@ CHROMIUM_FLAGS = (
     "--no-first-run",
 )
 # Wide enough for the whole expanded asset graph to be laid out legibly in the screenshot.
-WINDOW_SIZE = "--window-size=2400,1400"
+# Large enough that the fitted lineage of every group stays above the zoom level where the UI draws full asset
+# nodes (names as tooltips, check rows); below it nodes are drawn as minimal boxes with neither.
+WINDOW_SIZE = "--window-size=3200,1800"
 UI_TIMEOUT_S = 60
 REFRESH_EVERY_S = 15
 
@@ -92,14 +95,16 @@ def read_until(
     return shown
 
 
-def open_expanded_asset_graph(driver: WebDriver, webserver_url: str) -> None:
-    """Open the global asset lineage with every asset group expanded, the way a person would: click each collapsed
-    group, then reload so the graph is laid out and fitted with all groups open (the UI remembers them)."""
-    driver.get(f"{webserver_url}/asset-groups")
-    wait_in_browser(driver, collapsed_groups, "collapsed asset groups")
-    while groups := collapsed_groups(driver):
-        ActionChains(driver).move_to_element(groups[0]).click().perform()
-        left = len(groups) - 1
+def open_expanded_asset_graph(driver: WebDriver, webserver_url: str, groups: Iterable[str]) -> None:
+    """Open the global asset lineage with every asset group expanded: the page's own `expanded` parameter (as a
+    click on each group sets it) names them all, so no click depends on where the layout puts a group; any group
+    still drawn collapsed is clicked open, and the page reloaded so the graph is laid out with all groups open."""
+    expanded = ",".join(f"global@global:{group}" for group in sorted(groups))
+    driver.get(f"{webserver_url}/asset-groups?{urlencode({'expanded': expanded})}")
+    wait_in_browser(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "foreignObject"), "the asset graph")
+    while collapsed := collapsed_groups(driver):
+        ActionChains(driver).move_to_element(collapsed[0]).click().perform()
+        left = len(collapsed) - 1
         wait_in_browser(driver, lambda d, left=left: len(collapsed_groups(d)) <= left, "asset group expanded")
     driver.refresh()
 

@@ -66,6 +66,7 @@ ASSET_NODES = """
 query AssetNodes {
   assetNodes {
     assetKey { path }
+    groupName
     assetChecksOrError {
       ... on AssetChecks { checks { name executionForLatestMaterialization { status } } }
     }
