@@ -165,6 +165,12 @@ def test_unknown_set_and_algorithm_are_rejected():
         quality.main(["--sets", "banking99"])
     with pytest.raises(ValueError, match="unknown clustering algorithm 'dbscan'"):
         ClusteringConfig(algorithm="dbscan")
+    with pytest.raises(ValueError, match="k range 30..10"):
+        ClusteringConfig(k_min=30, k_max=10)
+    with pytest.raises(ValueError, match="k = 1"):
+        ClusteringConfig(k=1)
+    with pytest.raises(ValueError, match="shares"):
+        ClusteringConfig(max_outlier_share=1.5)
 
 
 def test_category_names_sharing_a_word_are_counted():

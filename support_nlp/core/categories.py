@@ -74,6 +74,12 @@ class ClusteringConfig:
     def __post_init__(self):
         if self.algorithm not in ("spectral", "kmeans"):
             raise ValueError(f"unknown clustering algorithm {self.algorithm!r}: use 'spectral' or 'kmeans'")
+        if self.k is not None and self.k < 2:
+            raise ValueError(f"k = {self.k}: categorising needs at least 2 categories")
+        if self.k_min < 2 or (self.k_max is not None and self.k_max < self.k_min):
+            raise ValueError(f"the k range {self.k_min}..{self.k_max} must start at 2 or more and not end before it")
+        if not 0 <= self.max_outlier_share < 1 or not 0 <= self.silhouette_tolerance < 1:
+            raise ValueError("max_outlier_share and silhouette_tolerance are shares in [0, 1)")
 
 
 @dataclass
