@@ -10,6 +10,7 @@ import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from support_nlp.assets.inference import CONVERSATIONAL_ID
+from support_nlp.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
 from support_nlp.definitions import defs as product_defs
@@ -143,8 +144,10 @@ def test_trends_count_every_predicted_tweet_per_category_and_day(pipeline_run):
     volume = pd.read_parquet(storage / "category_trends.parquet")
     predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
     assert volume["tweets"].sum() == len(predictions) == result.rows_predicted
+    expected = predictions.assign(category_name=trend_category(predictions))
     counted = volume.groupby(["day", "category_name"])["tweets"].sum()
-    assert counted.to_dict() == predictions.groupby(["day", "category_name"]).size().to_dict()
+    assert counted.to_dict() == expected.groupby(["day", "category_name"]).size().to_dict()
+    assert CONVERSATION_ONLY in set(volume["category_name"]) and "" not in set(volume["category_name"])
     trends = latest_metadata(instance, "category_trends")
     assert (storage / "reports" / "category_trends.png").exists() and trends["judged_day"] == SLICE_RANGE[1]
 

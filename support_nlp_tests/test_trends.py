@@ -11,6 +11,7 @@ import pytest
 from support_nlp.assets.inference import PREDICTION_COLUMNS
 from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE
 from support_nlp.core.text import clean_frame
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
@@ -127,7 +128,9 @@ def test_a_spike_fails_the_warn_check_and_the_alert_sensor_posts_it_once(tmp_pat
     for asset in ("predictions", "clean_text"):
         (storage / asset).mkdir(parents=True)
     for day, frame in tweets.groupby("day"):
-        predicted = frame[[*PREDICTION_COLUMNS, "category_name"]].assign(category_id=0, confidence=0.9)
+        predicted = frame[[*PREDICTION_COLUMNS, "category_name"]].assign(
+            category_id=0, confidence=0.9, message_kind=ISSUE, thread_category=frame["category_name"]
+        )
         predicted.to_parquet(storage / "predictions" / f"{day}.parquet")
         frame[["tweet_id", "in_response_to_tweet_id"]].to_parquet(storage / "clean_text" / f"{day}.parquet")
     instance = dg.DagsterInstance.ephemeral()

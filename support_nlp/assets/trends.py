@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
     VOLUME_SPIKE_RULE,
@@ -26,14 +27,25 @@ TREND_PLOT = "category_trends.png"
 TOP_MOVERS_PLOT = "top_movers.png"
 
 
+CONVERSATION_ONLY = "conversation only (no issue stated)"
+
+
 class CategoryTrendsConfig(dg.Config):
     judged_day: str | None = None  # the day the checks judge, "YYYY-MM-DD"; None: the newest day with tweets
 
 
+def trend_category(predicted: pd.DataFrame) -> pd.Series:
+    """The category a prediction counts in: an issue message its own, a follow-up ("thanks", "sent a DM") its
+    thread's, and one outside any issue thread CONVERSATION_ONLY, which no spike check judges."""
+    category = predicted["category_name"].where(predicted["message_kind"] == ISSUE, predicted["thread_category"])
+    return category.replace("", CONVERSATION_ONLY)
+
+
 def predictions_with_threads(predictions: dict[str, pd.DataFrame], clean_text: dict[str, pd.DataFrame]):
-    """Predictions of every day with the thread position (`in_response_to_tweet_id`) of their tweet."""
+    """Predictions of every day in their trend category, with the thread position (`in_response_to_tweet_id`)."""
     predicted = concat_days(predictions)
     threads = concat_days({day: clean_text[day] for day in predictions if day in clean_text})
+    predicted = predicted.assign(category_name=trend_category(predicted))
     return predicted.merge(threads[["tweet_id", "in_response_to_tweet_id"]], on="tweet_id", how="left")
 
 
@@ -75,7 +87,8 @@ def category_trends(
     days = every_day(volume["day"].min(), volume["day"].max())
     judged_day = config.judged_day or volume["day"].max()
     daily = by_day(volume, "category_name", days)
-    category_spikes = exceedances(daily.drop(columns=UNCERTAIN_NAME, errors="ignore"), VOLUME_SPIKE_RULE)
+    not_categories = [UNCERTAIN_NAME, CONVERSATION_ONLY]
+    category_spikes = exceedances(daily.drop(columns=not_categories, errors="ignore"), VOLUME_SPIKE_RULE)
     uncertain = exceedances(uncertain_share_by_day(predicted, UNCERTAIN_NAME, days), UNCERTAIN_SHARE_RULE)
     spikes = category_spikes[category_spikes["spike"]]
     judged_spikes = spikes[spikes["day"] == judged_day]
