@@ -2,7 +2,6 @@
 
 import time
 from dataclasses import replace
-from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -20,6 +19,7 @@ from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
+from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
@@ -40,32 +40,22 @@ class DateWindowConfig(dg.Config):
         }
 
 
-class ClusterLabelsConfig(DateWindowConfig):
+class ClusterLabelsConfig(DateWindowConfig, config_fields_of(ClusteringConfig)):
+    """The clustering parameters of `ClusteringConfig` (core/categories.py), and what the asset adds around them."""
+
     category_map: str = str(DEFAULT_CATEGORY_MAP)  # YAML of human names and merges, by stable category id
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
-    max_outlier_share: float = ClusteringConfig.max_outlier_share  # at most this share goes to "other"
-    outlier_similarity: float = ClusteringConfig.outlier_similarity  # cosine to the category mean below: "other"
-    algorithm: Literal["spectral", "kmeans"] = "spectral"  # spectral: neighbour-graph cut; kmeans: the old default
-    graph_sample: int = 5000  # spectral builds its O(rows^2) neighbour graph on this many seeded tweets
-    pca_components: int = 50
-    k: int | None = None  # None: choose k from [k_min, k_max] at the start of the silhouette plateau
-    k_min: int = 6
-    k_max: int | None = None  # None: grows with the number of tweets (ClusteringConfig)
-    k_step: int | None = None
-    # Granularity: larger means fewer, broader categories (ClusteringConfig.silhouette_tolerance).
-    silhouette_tolerance: float = ClusteringConfig.silhouette_tolerance
     # True: all languages in one clustering (right for a multilingual SUPPORT_NLP_EMBEDDING_MODEL); False: one
     # clustering per language; None: True exactly when the embedding model's name says multilingual.
     languages_together: bool | None = None
-    seed: int = 0
 
 
-class ClassifierTrainingConfig(dg.Config):
+class ClassifierTrainingConfig(config_fields_of(ClassifierConfig)):
+    """The training parameters of `ClassifierConfig` (core/classifier.py) and the quality floor."""
+
     min_macro_f1: float = 0.6  # blocking: a model below this never reaches predictions
-    holdout_share: float = 0.2
-    regularization_c: float = ClassifierConfig.regularization_c
 
 
 def aligned_training_set(
@@ -147,19 +137,7 @@ def cluster_labels(
     languages_together = (
         is_multilingual(batch.model) if config.languages_together is None else config.languages_together
     )
-    clustering = ClusteringConfig(
-        pca_components=config.pca_components,
-        k=config.k,
-        k_min=config.k_min,
-        k_max=config.k_max,
-        k_step=config.k_step,
-        silhouette_tolerance=config.silhouette_tolerance,
-        outlier_similarity=config.outlier_similarity,
-        max_outlier_share=config.max_outlier_share,
-        seed=config.seed,
-        algorithm=config.algorithm,
-        graph_sample=config.graph_sample,
-    )
+    clustering = dataclass_from_config(ClusteringConfig, config)
     model = fit_categories(
         batch.vectors[issues],
         batch.tweet_ids[issues],
@@ -252,7 +230,7 @@ def classifier(
         day_of_row[labelled],
         cluster_labels.names,
         batch.model,
-        ClassifierConfig(holdout_share=config.holdout_share, regularization_c=config.regularization_c),
+        dataclass_from_config(ClassifierConfig, config),
     )
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
