@@ -29,7 +29,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from support_nlp.core.categories import ALL_LANGUAGES, CategoryModel
+from support_nlp.core.categories import ALL_LANGUAGES
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.twcs import ParsedSource
 from support_nlp.day_origins import remove_stale_days
@@ -198,12 +199,10 @@ def summary(result: PipelineResult) -> str:
         f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other."
         " Largest first:",
     ]
-    for c in sorted(categories.categories, key=lambda c: -c["size"]):
-        keyphrases = ", ".join(phrase for phrase, _ in c["keywords"][:5])
-        language = f"[{c['language_group']}] " if c.get("language_group", "en") not in ("en", ALL_LANGUAGES) else ""
-        lines.append(
-            f"  [{c['id']:>2}] {language + c['name']:<36} {c['size']:>7,} tweets {c['share']:>6.1%}  ({keyphrases})"
-        )
+    for c in categories.by_size():
+        keyphrases = ", ".join(phrase for phrase, _ in c.keywords[:5])
+        language = f"[{c.language_group}] " if c.language_group not in ("en", ALL_LANGUAGES) else ""
+        lines.append(f"  [{c.id:>2}] {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})")
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"

@@ -14,7 +14,8 @@ from upath import UPath
 
 from support_nlp.core import storage
 from support_nlp.core.artifacts import HEADER_KEY, artifact_from_bytes, artifact_to_bytes
-from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
+from support_nlp.core.categories import ClusteringConfig, fit_categories
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
@@ -119,6 +120,7 @@ def test_category_and_classifier_models_round_trip(real_set):
     categories = fit_categories(vectors, tweet_ids, tweets, ClusteringConfig(k=4), BUNDLED_MODEL_NAME)
     loaded = assert_round_trip(categories)
     assert isinstance(loaded, CategoryModel) and loaded.k == 4 and loaded.names == categories.names
+    assert loaded.categories == categories.categories  # typed: keyphrase pairs and texts come back as tuples
     np.testing.assert_array_equal(loaded.project(vectors), categories.project(vectors))
 
     # Categories label the tweets they keep (not "other"), by tweet id.

@@ -12,7 +12,7 @@ import pytest
 from s3fs import S3FileSystem
 
 from support_nlp.core.artifacts import artifact_from_bytes
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.storage import StorageError

@@ -7,14 +7,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import (
-    CategoryModel,
-    ClusteringConfig,
-    fit_categories,
-    is_multilingual,
-    language_groups,
-)
+from support_nlp.core.categories import ClusteringConfig, fit_categories, is_multilingual, language_groups
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
@@ -76,14 +71,14 @@ def aligned_training_set(
 def categories_markdown(model: CategoryModel) -> str:
     table = pd.DataFrame(
         {
-            "id": c["id"],
-            "name": c["name"],
-            "size": c["size"],
-            "share": f"{c['share']:.1%}",
-            "keywords": ", ".join(word for word, _ in c["keywords"][:6]),
-            "example": " ".join(c["representatives"][0].split()).replace("|", "/")[:120],
+            "id": c.id,
+            "name": c.name,
+            "size": c.size,
+            "share": f"{c.share:.1%}",
+            "keywords": ", ".join(word for word, _ in c.keywords[:6]),
+            "example": " ".join(c.representatives[0].split()).replace("|", "/")[:120],
         }
-        for c in sorted(model.categories, key=lambda c: -c["size"])
+        for c in model.by_size()
     )
     return table.to_markdown(index=False)
 
@@ -151,7 +146,7 @@ def cluster_labels(
     previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
-    names = [c["name"] for c in model.categories]
+    names = [c.name for c in model.categories]
     metadata = {
         "k": model.k,
         "k_chosen_by": "fixed by config" if config.k else "start of the silhouette plateau on a sample",
@@ -167,7 +162,7 @@ def cluster_labels(
         "days_by_origin": dg.MetadataValue.json(days.summary()),
         "embedding_model": batch.model,
         "categories": dg.MetadataValue.md(categories_markdown(model)),
-        "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c["size"] for c in model.categories])),
+        "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c.size for c in model.categories])),
         "identity_matched": dg.MetadataValue.json({str(k): v for k, v in identity.matched.items()}),
         "identity_new": identity.new,
         "identity_vanished": identity.vanished,
@@ -176,7 +171,7 @@ def cluster_labels(
     }
     if model.k_curve:
         metadata["k_curve"] = dg.MetadataValue.md(k_curve_markdown(model.k_curve, model.k))
-    smallest = min(c["share"] for c in model.categories)
+    smallest = min(c.share for c in model.categories)
     checks = [
         dg.AssetCheckResult(
             check_name="no_tiny_category",

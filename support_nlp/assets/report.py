@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
@@ -44,14 +44,14 @@ def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLE
     return {name: group["text"].head(per_category).tolist() for name, group in distinct.groupby("category_name")}
 
 
-def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
+def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
     predicted = volume.groupby("category_name")["tweets"].sum()
     table = pd.DataFrame(
         {
-            "category": c["name"],
-            "training tweets": f"{c['size']:,}",
-            "share": f"{c['share']:.1%}",
-            "predicted tweets": f"{int(predicted.get(c['name'], 0)):,}",
+            "category": c.name,
+            "training tweets": f"{c.size:,}",
+            "share": f"{c.share:.1%}",
+            "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
         }
         for c in categories
     )
@@ -74,7 +74,7 @@ def category_report(
     """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
     day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
     sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
-    categories = sorted(cluster_labels.categories, key=lambda c: -c["size"])
+    categories = cluster_labels.by_size()
     points, labels = projection_sample(cluster_labels, embeddings)
     metrics = classifier.metrics
     confusion_names = [classifier.category_names[str(c)] for c in metrics["confusion_labels"]]
@@ -96,7 +96,7 @@ def category_report(
             "report_file": dg.MetadataValue.path(report_store.write(REPORT_FILE, document.encode())),
             "categories": dg.MetadataValue.md(summary_markdown(categories, volume)),
             "sizes": dg.MetadataValue.md(
-                category_sizes_markdown([c["name"] for c in categories], [c["size"] for c in categories])
+                category_sizes_markdown([c.name for c in categories], [c.size for c in categories])
             ),
             "projection": dg.MetadataValue.md(projection_markdown(points, labels, cluster_labels.names)),
             "confusion_matrix": dg.MetadataValue.md(
