@@ -206,9 +206,9 @@ def summary(result: PipelineResult) -> str:
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"
-        f" (train {m['train_days'][0]}..{m['train_days'][1]}, score {m['holdout_days'][0]}..{m['holdout_days'][1]}):",
-        f"  accuracy {m['agreement_accuracy']:.3f}, macro-F1 {m['agreement_macro_f1']:.3f}"
-        f" on {m['holdout_rows']:,} held-out tweets",
+        f" (train {m.train_days[0]}..{m.train_days[1]}, score {m.holdout_days[0]}..{m.holdout_days[1]}):",
+        f"  accuracy {m.agreement_accuracy:.3f}, macro-F1 {m.agreement_macro_f1:.3f}"
+        f" on {m.holdout_rows:,} held-out tweets",
         f"\nPredictions: {result.rows_predicted:,} tweets, {result.first_day}..{result.last_day},"
         f" written under {result.predictions_path}",
         "\nDays on which a category spiked (tweets above median + 3 scaled MADs of the 28 days before):",

@@ -131,7 +131,15 @@ def test_category_and_classifier_models_round_trip(real_set):
     )
     loaded = assert_round_trip(classifier)
     assert isinstance(loaded, ClassifierModel) and loaded.metrics == classifier.metrics
+    assert loaded.category_shares == classifier.category_shares
     pd.testing.assert_frame_equal(loaded.predict(vectors, 0.3), classifier.predict(vectors, 0.3))
+
+    # A classifier stored before its metrics were typed kept the training mix inside them: it still loads.
+    arrays, meta = classifier.to_arrays()
+    earlier_meta = {**meta, "metrics": {**meta["metrics"], "category_shares": meta.pop("category_shares")}}
+    header = json.dumps({"type": "ClassifierModel", "meta": earlier_meta})
+    earlier = artifact_from_bytes(npz_bytes(**{HEADER_KEY: np.array(header)}, **arrays))
+    assert earlier.metrics == classifier.metrics and earlier.category_shares == classifier.category_shares
 
 
 def npz_bytes(**arrays) -> bytes:

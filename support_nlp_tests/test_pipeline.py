@@ -78,9 +78,9 @@ def test_every_issue_has_a_named_category_or_is_uncertain_and_every_tweet_a_kind
 def test_classifier_is_scored_on_later_days_than_it_trained_on(pipeline_run):
     _, _, result, _ = pipeline_run
     metrics = result.classifier.metrics
-    assert metrics["holdout_days"][0] > metrics["train_days"][1]
-    assert 0.0 <= metrics["agreement_macro_f1"] <= 1.0
-    assert metrics["holdout_rows"] > 0
+    assert metrics.holdout_days[0] > metrics.train_days[1]
+    assert 0.0 <= metrics.agreement_macro_f1 <= 1.0
+    assert metrics.holdout_rows > 0
 
 
 def test_runs_report_progress_and_a_summary(pipeline_run):

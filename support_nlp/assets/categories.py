@@ -228,8 +228,8 @@ def classifier(
         dataclass_from_config(ClassifierConfig, config),
     )
     metrics = model.metrics
-    names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
-    macro_f1 = metrics["agreement_macro_f1"]
+    names = [model.category_names[str(c)] for c in metrics.confusion_labels]
+    macro_f1 = metrics.agreement_macro_f1
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
@@ -245,14 +245,14 @@ def classifier(
     yield dg.Output(
         model,
         metadata={
-            "holdout_agreement_accuracy": metrics["agreement_accuracy"],
-            "holdout_agreement_macro_f1": metrics["agreement_macro_f1"],
-            "train_rows": metrics["train_rows"],
-            "holdout_rows": metrics["holdout_rows"],
-            "train_days": metrics["train_days"],
-            "holdout_days": metrics["holdout_days"],
-            "per_category": dg.MetadataValue.md(pd.DataFrame(metrics["per_category"]).to_markdown(index=False)),
-            "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics["confusion_matrix"], names)),
+            "holdout_agreement_accuracy": metrics.agreement_accuracy,
+            "holdout_agreement_macro_f1": metrics.agreement_macro_f1,
+            "train_rows": metrics.train_rows,
+            "holdout_rows": metrics.holdout_rows,
+            "train_days": list(metrics.train_days),
+            "holdout_days": list(metrics.holdout_days),
+            "per_category": dg.MetadataValue.md(pd.DataFrame(metrics.per_category).to_markdown(index=False)),
+            "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics.confusion_matrix, names)),
             "note": "Metrics are agreement with KMeans pseudo-labels on later days, not accuracy vs human labels.",
             "seconds": round(time.perf_counter() - started, 2),
         },

@@ -77,13 +77,13 @@ def category_report(
     categories = cluster_labels.by_size()
     points, labels = projection_sample(cluster_labels, embeddings)
     metrics = classifier.metrics
-    confusion_names = [classifier.category_names[str(c)] for c in metrics["confusion_labels"]]
+    confusion_names = [classifier.category_names[str(c)] for c in metrics.confusion_labels]
     volume = category_trends
     days = every_day(volume["day"].min(), volume["day"].max())
     document = render_report(
         ReportInputs(
             categories=categories,
-            training_days=(metrics["train_days"][0], metrics["holdout_days"][1]),
+            training_days=classifier.training_days,
             predicted_days=(days[0], days[-1]),
             volume=volume,
             examples=most_confident_examples(concat_days(predictions)),
@@ -100,7 +100,7 @@ def category_report(
             ),
             "projection": dg.MetadataValue.md(projection_markdown(points, labels, cluster_labels.names)),
             "confusion_matrix": dg.MetadataValue.md(
-                confusion_matrix_markdown(metrics["confusion_matrix"], confusion_names)
+                confusion_matrix_markdown(metrics.confusion_matrix, confusion_names)
             ),
         }
     )
