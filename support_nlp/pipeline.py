@@ -64,9 +64,9 @@ def days_with_data(parsed: ParsedSource) -> tuple[str, str]:
     """First and last partition keys that hold tweets; empty days in between run cheaply as empty."""
     valid = set(daily_partitions.get_partition_keys())
     days = sorted(day for day, count in parsed.rows_per_day.items() if count and day in valid)
-    if not parsed.rows_per_day and parsed.summary["rows_quarantined"]:
-        reasons = ", ".join(f"{reason} {n:,}" for reason, n in parsed.summary["quarantined_by_reason"].items())
-        quarantined = parsed.summary["rows_quarantined"]
+    if not parsed.rows_per_day and parsed.summary.rows_quarantined:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in parsed.summary.quarantined_by_reason.items())
+        quarantined = parsed.summary.rows_quarantined
         raise ValueError(
             f"no inbound tweet was kept: {quarantined:,} rows quarantined ({reasons}); see {parsed.quarantine_path}"
         )
@@ -152,8 +152,8 @@ def run_pipeline(
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed)
     remove_stale_days(defs, instance, parsed, report)
-    kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
-    report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
+    kept, quarantined = parsed.summary.rows_inbound_kept, parsed.summary.rows_quarantined
+    report(f"Source {parsed.summary.source}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     seconds: dict[str, float] = {}
 

@@ -37,7 +37,7 @@ def real_training_set(slice_csv: str) -> tuple[pd.DataFrame, np.ndarray]:
     Cached per process so that test_classifier reuses the same embeddings instead of encoding again.
     """
     inbound, _, summary = read_twcs(slice_csv)
-    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = clean_frame(inbound, frozenset(summary.brands))
     tweets = tweets[~tweets["is_empty"] & tweets["day"].isin(SLICE_DAYS)]
     tweets = tweets.sort_values(["day", "tweet_id"]).groupby("day").head(ROWS_PER_DAY).reset_index(drop=True)
     tweets["language"] = detect_languages(tweets["text_clean"].tolist())

@@ -92,7 +92,7 @@ def clean_text(
     (ISO 639-1, deterministic) and `is_empty` (nothing left after cleaning: kept, counted, not embedded)."""
     started = time.perf_counter()
     tweets = concat_days(raw_tweets)
-    known_brands = frozenset(tweet_source.parse().summary["brands"])
+    known_brands = frozenset(tweet_source.parse().summary.brands)
     progress = Progress("clean_text", len(tweets), context.log.info)
     cleaned = clean_frame(tweets, known_brands)
     cleaned["language"] = detect_languages(cleaned["text_clean"].tolist(), config.language_detector)

@@ -351,7 +351,7 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
 
 def bundled_sample_tweets() -> pd.DataFrame:
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    return clean_frame(inbound, frozenset(summary["brands"]))
+    return clean_frame(inbound, frozenset(summary.brands))
 
 
 def first_contact_tweets() -> pd.DataFrame:
