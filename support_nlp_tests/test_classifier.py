@@ -1,4 +1,4 @@
-"""The category classifier on embeddings of real tweets, with KMeans pseudo-labels and real tweet days."""
+"""The category classifier on embeddings of real tweets, with the clustering's pseudo-labels and real tweet days."""
 
 from dataclasses import replace
 
@@ -27,7 +27,7 @@ CONFIG = ClassifierConfig()
 
 @pytest.fixture(scope="module")
 def labelled(real_slice_csv):
-    """Real cleaned tweets of 4 days, their embeddings and KMeans category labels."""
+    """Real cleaned tweets of 4 days, their embeddings and the category labels of a spectral clustering."""
     tweets, vectors = real_training_set(real_slice_csv)
     categories = fit_categories(
         vectors, tweets["tweet_id"].to_numpy(), tweets, ClusteringConfig(k=6, max_outlier_share=0)

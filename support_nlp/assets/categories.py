@@ -105,8 +105,9 @@ def cluster_labels(
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
 ):
-    """Categories discovered over the embeddings of all materialized days (or a window): per category a name,
-    keywords, representative tweets and its share; per tweet its category, or "other" when it fits none.
+    """The category model (`CategoryModel`) discovered over the embeddings of all materialized days (or a
+    window) by spectral clustering of their neighbour graph: per category a name, keywords, representative
+    tweets and its share; per tweet its category, or "other" when it fits none.
 
     Only issue messages that open a thread are clustered (core/conversation.py): thanks, "DM sent", device
     details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
@@ -193,7 +194,8 @@ def cluster_labels(
 
 
 @dg.asset(
-    ins={"embeddings": ALL_MATERIALIZED_DAYS},
+    # The asset keeps its historical key; its value is the fitted category model, not a column of labels.
+    ins={"embeddings": ALL_MATERIALIZED_DAYS, "category_model": dg.AssetIn("cluster_labels")},
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
@@ -207,23 +209,24 @@ def classifier(
     context: dg.AssetExecutionContext,
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
-    cluster_labels: CategoryModel,
+    category_model: CategoryModel,
 ):
-    """Logistic regression on the embeddings, learning cluster_labels' categories. Scored on a time-ordered
-    holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy.
+    """Logistic regression on the embeddings, learning the categories of the cluster_labels model. Scored on a
+    time-ordered holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human
+    accuracy.
 
     A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
     previously stored classifier stays the one predictions use."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
-    label_of = pd.Series(cluster_labels.labels, index=cluster_labels.tweet_ids)
-    labelled = np.isin(batch.tweet_ids, cluster_labels.tweet_ids)
+    label_of = pd.Series(category_model.labels, index=category_model.tweet_ids)
+    labelled = np.isin(batch.tweet_ids, category_model.tweet_ids)
     model = train_classifier(
         batch.vectors[labelled],
         label_of.loc[batch.tweet_ids[labelled]].to_numpy(),
         day_of_row[labelled],
-        cluster_labels.names,
+        category_model.names,
         batch.model,
         dataclass_from_config(ClassifierConfig, config),
     )
@@ -253,7 +256,8 @@ def classifier(
             "holdout_days": list(metrics.holdout_days),
             "per_category": dg.MetadataValue.md(pd.DataFrame(metrics.per_category).to_markdown(index=False)),
             "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics.confusion_matrix, names)),
-            "note": "Metrics are agreement with KMeans pseudo-labels on later days, not accuracy vs human labels.",
+            "note": "Metrics are agreement with the categories of cluster_labels on later days, not accuracy vs human "
+            "labels.",
             "seconds": round(time.perf_counter() - started, 2),
         },
     )

@@ -59,13 +59,17 @@ def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
 
 
 @dg.asset(
-    ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
+    ins={
+        "embeddings": ALL_MATERIALIZED_DAYS,
+        "predictions": ALL_MATERIALIZED_DAYS,
+        "category_model": dg.AssetIn("cluster_labels"),
+    },
     group_name="categories",
     kinds={"matplotlib", "html"},
 )
 def category_report(
     report_store: ReportStore,
-    cluster_labels: CategoryModel,
+    category_model: CategoryModel,
     classifier: ClassifierModel,
     embeddings: dict[str, EmbeddingBatch],
     predictions: dict[str, pd.DataFrame],
@@ -74,8 +78,8 @@ def category_report(
     """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
     day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
     sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
-    categories = cluster_labels.by_size()
-    points, labels = projection_sample(cluster_labels, embeddings)
+    categories = category_model.by_size()
+    points, labels = projection_sample(category_model, embeddings)
     metrics = classifier.metrics
     confusion_names = [classifier.category_names[str(c)] for c in metrics.confusion_labels]
     volume = category_trends
@@ -98,7 +102,7 @@ def category_report(
             "sizes": dg.MetadataValue.md(
                 category_sizes_markdown([c.name for c in categories], [c.size for c in categories])
             ),
-            "projection": dg.MetadataValue.md(projection_markdown(points, labels, cluster_labels.names)),
+            "projection": dg.MetadataValue.md(projection_markdown(points, labels, category_model.names)),
             "confusion_matrix": dg.MetadataValue.md(
                 confusion_matrix_markdown(metrics.confusion_matrix, confusion_names)
             ),
