@@ -174,3 +174,11 @@ def test_large_training_sets_are_fitted_on_a_seeded_sample_holding_every_categor
     model = train_classifier(vectors, labels, days, names, BUNDLED_MODEL_NAME, capped)
     assert model.metrics.fitted_rows == capped.max_fit_rows < model.metrics.train_rows
     assert model.metrics.agreement_macro_f1 >= 0.8
+
+
+@pytest.mark.parametrize(
+    "wrong", [{"holdout_share": 0.0}, {"holdout_share": 1.0}, {"regularization_c": 0.0}, {"max_fit_rows": 0}]
+)
+def test_classifier_config_refuses_values_out_of_range(wrong):
+    with pytest.raises(ValueError, match=next(iter(wrong))):
+        ClassifierConfig(**wrong)

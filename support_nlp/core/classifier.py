@@ -31,6 +31,12 @@ class ClassifierConfig:
     max_fit_rows: int = 200_000
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0 < self.holdout_share < 1:
+            raise ValueError(f"holdout_share = {self.holdout_share}: the held-out share of the rows, in (0, 1)")
+        if self.regularization_c <= 0 or self.max_iter < 1 or self.max_fit_rows < 1:
+            raise ValueError("regularization_c, max_iter and max_fit_rows must be positive")
+
 
 @dataclass(frozen=True)
 class CategoryAgreement:
