@@ -29,8 +29,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from support_nlp.core.categories import ALL_LANGUAGES
-from support_nlp.core.category_schema import CategoryModel
+from support_nlp.core.category_schema import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.twcs import ParsedSource
 from support_nlp.day_origins import remove_stale_days

@@ -26,7 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import spectral_embedding
 from sklearn.metrics import silhouette_score
 
-from support_nlp.core.category_schema import Category, CategoryModel
+from support_nlp.core.category_schema import ALL_LANGUAGES, Category, CategoryModel
 from support_nlp.core.language import UNDETERMINED
 from support_nlp.core.naming import name_categories
 from support_nlp.core.progress import ProgressCallback
@@ -242,7 +242,6 @@ def describe_categories(
 
 
 MIXED_LANGUAGES = "other languages"
-ALL_LANGUAGES = "all"
 # Name fragments of the common multilingual sentence encoders (paraphrase-multilingual-*, distiluse-base-multilingual,
 # LaBSE, multilingual-e5, bge-m3, XLM-R based models); any other model is treated as monolingual.
 MULTILINGUAL_MODEL_MARKERS = ("multilingual", "labse", "bge-m3", "xlm")

@@ -9,6 +9,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+# The language group of categories clustered over every language at once.
+ALL_LANGUAGES = "all"
+
 
 @dataclass(frozen=True)
 class Category:
@@ -32,8 +35,11 @@ class Category:
 
     @classmethod
     def from_json(cls, fields: dict) -> Category:
+        # Models stored before the category map (generated_name) and per-language clustering lack those fields.
+        earlier = {"generated_name": fields["name"], "language_group": ALL_LANGUAGES}
         return cls(
             **{
+                **earlier,
                 **fields,
                 "keywords": tuple((phrase, score) for phrase, score in fields["keywords"]),
                 "representatives": tuple(fields["representatives"]),
@@ -58,7 +64,7 @@ class CategoryModel:
     silhouette: float = float("nan")
     embedding_model: str = ""
     # Share of each message kind (core/conversation.py) among all the tweets the categories were trained from.
-    message_kinds: dict = field(default_factory=dict)
+    message_kinds: dict[str, float] = field(default_factory=dict)
 
     @property
     def k(self) -> int:

@@ -71,8 +71,11 @@ class HoldoutMetrics:
 
     @classmethod
     def from_json(cls, fields: dict) -> HoldoutMetrics:
+        # Models stored before training was capped at max_fit_rows were fitted on every training row.
+        earlier = {"fitted_rows": fields["train_rows"]}
         return cls(
             **{
+                **earlier,
                 **fields,
                 "train_days": tuple(fields["train_days"]),
                 "holdout_days": tuple(fields["holdout_days"]),
