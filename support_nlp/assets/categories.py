@@ -108,6 +108,7 @@ def categories_markdown(model: CategoryModel) -> str:
         {
             "id": c["id"],
             "name": c["name"],
+            "defined by": "seed" if c.get("seed") else "discovered",
             "size": c["size"],
             "share": f"{c['share']:.1%}",
             "keywords": ", ".join(word for word, _ in c["keywords"][:6]),

@@ -90,6 +90,7 @@ def emerging_cluster(
 
 def emerging_cluster_check(group: pd.DataFrame, uncertain_texts: int, day: str, rule: EmergingClusterRule):
     examples = group[["brand", "similarity", "text"]].head(rule.examples)
+    examples = examples.assign(text=[" ".join(text.split()).replace("|", "/") for text in examples["text"]])
     return dg.AssetCheckResult(
         check_name=EMERGING_CLUSTER_CHECK,
         passed=len(group) < rule.min_texts,
