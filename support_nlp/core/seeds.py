@@ -10,7 +10,7 @@ similarity at which seeded tweets went to the right seed at least `TARGET_PRECIS
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -87,8 +87,10 @@ def add_seed_categories(
     `vectors`, `tweet_ids` and `tweets` hold every row, seeded or not. All categories are described again
     together, so keyphrases stay distinct across seeds and discovered categories; a seed category is named by its
     seed (`seed` holds the seed's name; None on discovered categories)."""
-    position = pd.Index(tweet_ids).get_indexer(discovered.tweet_ids)
     used_seeds = np.unique(seed_of[seed_of != NO_SEED])
+    if not len(used_seeds):
+        return replace(discovered, categories=[{**c, "seed": None} for c in discovered.categories])
+    position = pd.Index(tweet_ids).get_indexer(discovered.tweet_ids)
     seeded_rows = np.flatnonzero(seed_of != NO_SEED)
     rows = np.concatenate([position, seeded_rows])
     seed_label = np.searchsorted(used_seeds, seed_of[seeded_rows]) + discovered.k
@@ -102,18 +104,12 @@ def add_seed_categories(
     for category, seed in zip(categories[discovered.k :], used_seeds, strict=True):
         category.update(seed=seeds[seed].name, language_group=ALL_LANGUAGES, generated_name=category["name"])
         category["name"] = seeds[seed].name
-    return CategoryModel(
-        pca_mean=discovered.pca_mean,
-        pca_components=discovered.pca_components,
+    return replace(
+        discovered,
         centroids=centroids.astype(np.float32),
         tweet_ids=np.asarray(tweet_ids, dtype=np.int64)[rows],
         labels=labels,
         categories=categories,
-        outlier_ids=discovered.outlier_ids,
-        k_curve=discovered.k_curve,
-        silhouette=discovered.silhouette,
-        embedding_model=discovered.embedding_model,
-        message_kinds=discovered.message_kinds,
     )
 
 
