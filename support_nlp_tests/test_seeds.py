@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from support_nlp.benchmarks import quality
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, CategoryMap, apply_category_map, load_category_map
 from support_nlp.core.embedding import embed_texts
@@ -127,3 +128,18 @@ def test_a_malformed_seed_is_an_error_naming_the_file(tmp_path, seeds_yaml):
     path.write_text(seeds_yaml)
     with pytest.raises(ValueError, match="category_map.yaml"):
         load_category_map(path)
+
+
+def test_the_threshold_benchmark_scores_seed_matching_by_hand():
+    """Synthetic: four labels of ten rows, each label's rows one unit vector of its own; a seeded label's rows
+    match their seed exactly, an unseeded label's rows match nothing above similarity 0."""
+    labels = np.repeat(np.arange(4), 10)
+    vectors = np.eye(4, dtype=np.float32)[labels]
+    labelled = quality.LabelledSet("synthetic_orthogonal", [f"text {i}" for i in range(40)], labels, ["b"] * 40)
+    prepared = quality.PreparedSet(labelled, labelled.texts, vectors, labels.astype(np.int32))
+    scores = quality.seed_scores(prepared, trials=[0, 1])
+    assert (scores["precision"] == 1.0).all() and (scores["coverage"] == 1.0).all()
+    assert (scores["unseeded taken"] == 0.0).all()
+    seeded_rows = quality.SEEDED_LABEL_SHARE * 40 - quality.SEEDED_LABEL_SHARE * 4 * quality.EXAMPLES_PER_SEED
+    assert (scores["matched rows"] == seeded_rows).all()
+    assert quality.lowest_precise_threshold(scores) == min(quality.SEED_THRESHOLDS)

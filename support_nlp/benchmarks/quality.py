@@ -426,7 +426,8 @@ def seed_trial(prepared: PreparedSet, trial: int) -> tuple[np.ndarray, np.ndarra
 
 
 def seed_scores(prepared: PreparedSet, trials: list[int]) -> pd.DataFrame:
-    """Precision, coverage and wrongly-seeded share per threshold, mean over the trials."""
+    """Rows matched, precision, coverage and wrongly-seeded share per threshold, mean over the trials (precision
+    over the trials that matched a row)."""
     rows = []
     for trial in trials:
         best, matched_label, truth, seeded = seed_trial(prepared, trial)
@@ -437,6 +438,7 @@ def seed_scores(prepared: PreparedSet, trials: list[int]) -> pd.DataFrame:
             rows.append(
                 {
                     "threshold": threshold,
+                    "matched rows": matched.sum(),
                     "precision": correct.sum() / matched.sum() if matched.any() else np.nan,
                     "coverage": correct.sum() / max(of_seeded_label.sum(), 1),
                     "unseeded taken": (matched & ~of_seeded_label).sum() / max((~of_seeded_label).sum(), 1),
@@ -461,7 +463,8 @@ def run_taxonomy(sets: list[LabelledSet], trials: list[int], model: str, cache_d
             f"{EXAMPLES_PER_SEED} of their texts, mean over {len(trials)} trials; lowest threshold with precision >= "
             f"{TARGET_PRECISION:.0%}: {chosen[-1]})\n"
         )
-        report((100 * scores).round(1).rename(columns=lambda c: f"{c} %").to_markdown())
+        shares = (100 * scores.drop(columns="matched rows")).round(1).rename(columns=lambda c: f"{c} %")
+        report(shares.assign(**{"matched rows": scores["matched rows"].round(1)}).to_markdown())
         if not dev:
             at = scores.loc[SEED_SIMILARITY]
             report(
