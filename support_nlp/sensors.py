@@ -29,7 +29,12 @@ import dagster as dg
 from upath import UPath
 
 from support_nlp.assets.inference import PredictionsConfig
-from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
+from support_nlp.assets.trends import (
+    BRAND_SPIKE_CHECK,
+    EMERGING_CLUSTER_CHECK,
+    EMERGING_TOPIC_CHECK,
+    VOLUME_SPIKE_CHECK,
+)
 from support_nlp.core.storage import list_names
 from support_nlp.jobs import daily_inference_job, training_job
 from support_nlp.partitions import daily_partitions
@@ -47,6 +52,8 @@ ALERT_WEBHOOK_ENV = "SUPPORT_NLP_ALERT_WEBHOOK"
 ALERT_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey("category_trends"), VOLUME_SPIKE_CHECK),
     dg.AssetCheckKey(dg.AssetKey("category_trends"), EMERGING_TOPIC_CHECK),
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), BRAND_SPIKE_CHECK),
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), EMERGING_CLUSTER_CHECK),
 ]
 ALERT_TIMEOUT_S = 10
 PREDICTION_DEFAULTS = PredictionsConfig()

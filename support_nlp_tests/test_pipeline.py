@@ -135,8 +135,25 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
     predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
     top_brand = predictions["brand"].value_counts().index[0]
     assert f"<th>{top_brand}</th>" in document
+    suggested = [c for c in by_size if not c.seed]
+    listed = document[document.index('id="suggested"') : document.index('id="trend"')]
+    positions = [listed.index(f"<b>{html.escape(c['name'])}</b>") for c in suggested]
+    assert positions == sorted(positions) and len(positions) == len(suggested)
     printed = summary(result)
     assert result.report_path in printed and all(c.name in printed for c in by_size)
+
+
+def test_run_totals_are_on_the_run_and_each_day_page_has_its_own_figures(pipeline_run):
+    _, instance, _, _ = pipeline_run
+    tags = {key: value for run in instance.get_runs() for key, value in run.tags.items()}
+    days = pd.date_range(*SLICE_RANGE).strftime("%Y-%m-%d")
+    rows_in = sum(latest_metadata(instance, "clean_text", day)["dagster/row_count"] for day in days)
+    assert int(tags["support_nlp/predictions.rows_in"].replace(",", "")) == rows_in
+    assert "support_nlp/embeddings.distinct_texts_per_day" in tags
+    for asset in ("raw_tweets", "clean_text", "embeddings", "predictions"):
+        assert not [key for key in latest_metadata(instance, asset, SLICE_DAYS[0]) if key.startswith("run_")], asset
+    embedded = latest_metadata(instance, "embeddings", SLICE_DAYS[0])
+    assert 0 < embedded["distinct_texts"] <= embedded["dagster/row_count"]
 
 
 def test_trends_count_every_predicted_tweet_per_category_and_day(pipeline_run):

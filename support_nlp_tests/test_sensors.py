@@ -134,7 +134,7 @@ def test_the_requested_run_reads_the_landed_file(tmp_path, real_rows_by_day, rea
     (materialization,) = result.asset_materializations_for_node("raw_tweets")
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["source"] == str(landed)
-    assert metadata["run_rows"] == int((real_inbound["day"] == day).sum())
+    assert metadata["dagster/row_count"] == int((real_inbound["day"] == day).sum())
     assert metadata["quarantine_file"].startswith(str(tmp_path / "cache"))
 
 

@@ -16,6 +16,7 @@ from support_nlp.metadata import (
     check_specs,
     concat_days,
     preview_table,
+    record_run_totals,
     share_markdown,
     split_by_day,
 )
@@ -105,20 +106,22 @@ def clean_text(
             "dagster/row_count": len(frame),
             "empty_after_cleaning": int(frame["is_empty"].sum()),
             "language_mix": share_markdown(frame["language"], "language"),
+            "brands": share_markdown(frame["brand"], "brand"),
             "preview": preview_table(frame, ["tweet_id", "brand", "language", "text_clean"]),
+        },
+    )
+    record_run_totals(
+        context,
+        {
+            "rows": len(cleaned),
+            "empty_after_cleaning": int(cleaned["is_empty"].sum()),
+            "rows_per_s": round(progress.rows_per_s, 1),
+            "seconds": round(time.perf_counter() - started, 2),
         },
     )
     return dg.MaterializeResult(
         value=by_day,
-        metadata={
-            "run_rows": len(cleaned),
-            "run_empty_after_cleaning": int(cleaned["is_empty"].sum()),
-            "run_language_mix": share_markdown(cleaned["language"], "language"),
-            "run_brands": share_markdown(cleaned["brand"], "brand"),
-            "language_detector": config.language_detector,
-            "rows_per_s": round(progress.rows_per_s, 1),
-            "seconds": round(time.perf_counter() - started, 2),
-        },
+        metadata={"language_detector": config.language_detector},
         check_results=clean_text_checks(config, cleaned, raw_tweets, by_day),
     )
 
@@ -196,7 +199,21 @@ def embeddings(
         for day, frame in eligible.items()
     }
     elapsed = time.perf_counter() - started
-    add_per_partition_metadata(context, by_day, lambda batch: {"dagster/row_count": len(batch)})
+    add_per_partition_metadata(
+        context,
+        eligible,
+        lambda frame: {"dagster/row_count": len(frame), "distinct_texts": frame["text_clean"].nunique()},
+    )
+    record_run_totals(
+        context,
+        {
+            "rows_embedded": total,
+            "rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
+            "distinct_texts_per_day": distinct,
+            "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
+            "seconds": round(elapsed, 2),
+        },
+    )
     return dg.MaterializeResult(
         value=by_day,
         metadata={
@@ -204,11 +221,6 @@ def embeddings(
             "encoder": encoder.identity,
             "vector_cache": embedding_model.cache_path or "off",
             "dim": encoder.dimension,
-            "run_rows_embedded": total,
-            "run_rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
-            "run_distinct_texts_per_day": distinct,
-            "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
-            "seconds": round(elapsed, 2),
         },
         check_results=embeddings_checks(by_day, clean_text, encoder.dimension),
     )

@@ -10,7 +10,7 @@ from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
-from support_nlp.metadata import check_specs, fitted_days_label, preview_table, share_markdown
+from support_nlp.metadata import check_specs, fitted_days_label, preview_table, record_run_totals, share_markdown
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
@@ -140,14 +140,17 @@ def predictions(
     add_daily_metadata(context, by_day, classifier)
     rows_in = sum(len(frame) for frame in clean_text.values())
     rows_predicted = sum(len(frame) for frame in by_day.values())
-    return dg.MaterializeResult(
-        value=by_day,
-        metadata={
-            "run_rows_in": rows_in,
-            "run_rows_predicted": rows_predicted,
-            "run_rows_excluded_empty_text": rows_in - rows_predicted,
-            "min_confidence": config.min_confidence,
+    record_run_totals(
+        context,
+        {
+            "rows_in": rows_in,
+            "rows_predicted": rows_predicted,
+            "rows_excluded_empty_text": rows_in - rows_predicted,
             "seconds": round(time.perf_counter() - started, 2),
         },
+    )
+    return dg.MaterializeResult(
+        value=by_day,
+        metadata={"min_confidence": config.min_confidence},
         check_results=predictions_checks(config, clean_text, by_day, classifier),
     )

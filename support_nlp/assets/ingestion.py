@@ -7,7 +7,13 @@ import pandas as pd
 
 from support_nlp.core.quality import column_schema, schema_differences
 from support_nlp.core.twcs import SourceFormatError, SourceSummary
-from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, split_by_day
+from support_nlp.metadata import (
+    add_per_partition_metadata,
+    check_specs,
+    preview_table,
+    record_run_totals,
+    split_by_day,
+)
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 from support_nlp.resources import TweetSource
 
@@ -134,6 +140,9 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
         by_day,
         lambda frame: {"dagster/row_count": len(frame), "preview": preview_table(frame, PREVIEW_COLUMNS)},
     )
+    record_run_totals(
+        context, {"partitions": len(days), "rows": len(tweets), "seconds": round(time.perf_counter() - started, 2)}
+    )
     return dg.MaterializeResult(
         value=by_day,
         metadata={
@@ -151,9 +160,6 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
             "source_personal_data_masked": dg.MetadataValue.json(summary.personal_data_masked),
             "source_inbound_rows_outside_partition_range": rows_outside_partitions(parsed.rows_per_day),
             "column_schema": dg.MetadataValue.json(column_schema(tweets)),
-            "run_partitions": len(days),
-            "run_rows": len(tweets),
-            "seconds": round(time.perf_counter() - started, 2),
         },
         check_results=raw_tweets_checks(context, config, tweets, by_day, summary),
     )
