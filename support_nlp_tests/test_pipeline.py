@@ -128,7 +128,7 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
         assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
     assert report["report_file"] == str(storage / "reports" / "category_report.html") == result.report_path
     document = (storage / "reports" / "category_report.html").read_text()
-    by_size = sorted(result.categories.categories, key=lambda c: -c.size)
+    by_size = result.categories.by_size()
     positions = [document.index(f"<h3>{html.escape(c.name)}</h3>") for c in by_size]
     assert positions == sorted(positions)
     assert "data:image/png;base64," in document and "By brand" in document and "in-sample" in document
@@ -137,7 +137,7 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
     assert f"<th>{top_brand}</th>" in document
     suggested = [c for c in by_size if not c.seed]
     listed = document[document.index('id="suggested"') : document.index('id="trend"')]
-    positions = [listed.index(f"<b>{html.escape(c['name'])}</b>") for c in suggested]
+    positions = [listed.index(f"<b>{html.escape(c.name)}</b>") for c in suggested]
     assert positions == sorted(positions) and len(positions) == len(suggested)
     printed = summary(result)
     assert result.report_path in printed and all(c.name in printed for c in by_size)
