@@ -23,7 +23,8 @@ from support_nlp.core.trends import (
     uncertain_share_by_day,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
-from support_nlp.sensors import ALERT_WEBHOOK_ENV, build_alert_sensor
+from support_nlp.sensors import build_alert_sensor
+from support_nlp.settings import ALERT_WEBHOOK
 from support_nlp_tests.conftest import slice_definitions
 
 BURST_DAY = "2017-11-22"  # a real, ordinary day: 3 AppleSupport tweets against a median of 3 before it
@@ -150,9 +151,9 @@ def test_a_spike_fails_the_warn_check_and_the_alert_sensor_posts_it_once(tmp_pat
     assert metadata["trend_plot"].value == str(storage / "reports" / "category_trends.png")
 
     sensor = build_alert_sensor()
-    monkeypatch.delenv(ALERT_WEBHOOK_ENV, raising=False)
+    monkeypatch.delenv(ALERT_WEBHOOK.name, raising=False)
     assert sensor(dg.build_sensor_context(instance=instance)).skip_reason
-    monkeypatch.setenv(ALERT_WEBHOOK_ENV, url)
+    monkeypatch.setenv(ALERT_WEBHOOK.name, url)
     first = sensor(dg.build_sensor_context(instance=instance))
     assert [alert["check"] for alert in received] == [VOLUME_SPIKE_CHECK]
     assert received[0]["metadata"]["day"] == BURST_DAY and received[0]["severity"] == "WARN"
