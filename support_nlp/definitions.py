@@ -7,6 +7,7 @@ production.
 import dagster as dg
 
 from support_nlp.assets import categories, features, inference, ingestion, report, trends
+from support_nlp.assets.ingestion import READS_SOURCE_TAG
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
 from support_nlp.jobs import (
     daily_inference_job,
@@ -70,6 +71,9 @@ def build_definitions(resources: dict) -> dg.Definitions:
         schedules=[daily_inference_schedule, trends_schedule],
         sensors=[build_landing_sensor(read_settings().landing), build_drift_retrain_sensor(), build_alert_sensor()],
         resources=resources,
+        executor=dg.multiprocess_executor.configured(
+            {"tag_concurrency_limits": [{"key": READS_SOURCE_TAG, "value": "true", "limit": 1}]}
+        ),
     )
 
 
