@@ -78,7 +78,8 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
 def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pipeline_run):
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
-    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz", f"{prefix}/category_trends.parquet"}
+    expected |= {f"{prefix}/{name}" for name in ("known_brands.parquet", "cluster_labels.npz", "classifier.npz")}
+    expected.add(f"{prefix}/category_trends.parquet")
     # Files for people: the HTML report and the trend plots.
     expected |= {
         f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
