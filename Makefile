@@ -73,8 +73,10 @@ check: lint $(DAGSTER_HOME)/dagster.yaml
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
+# Both loaders of the code location: dagster's (workspace.yaml, the stack) and dg's ([tool.dg] in pyproject.toml).
 validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -m support_nlp.definitions
+	$(BIN)/dg check defs
 
 materialize-day: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select known_brands,raw_tweets,clean_text,embeddings --partition $(DAY)

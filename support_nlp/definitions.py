@@ -1,24 +1,16 @@
-"""The Dagster code location: assets, resources, IO managers, jobs and the schedule.
+"""The Dagster code location: the definitions of support_nlp/defs/ with their resources and IO managers.
 
 Configuration comes from the environment (`support_nlp.settings`), so that the same code runs on a laptop and in
 production.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
-from support_nlp.assets import categories, features, inference, ingestion, report, trends
-from support_nlp.assets.ingestion import READS_SOURCE_TAG
+from support_nlp.defs.assets.ingestion import READS_SOURCE_TAG
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
-from support_nlp.jobs import (
-    daily_inference_job,
-    daily_inference_schedule,
-    features_job,
-    training_job,
-    trends_job,
-    trends_schedule,
-)
 from support_nlp.resources import EmbeddingModel, ObjectStore, ReportStore, TweetSource
-from support_nlp.sensors import build_alert_sensor, build_drift_retrain_sensor, build_landing_sensor
 from support_nlp.settings import (
     EMBEDDING_MODEL,
     S3_ENDPOINT_URL,
@@ -29,6 +21,9 @@ from support_nlp.settings import (
     Variable,
     read_settings,
 )
+
+# Where pyproject.toml's [tool.dg] names support_nlp.defs as the folder of definitions.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_resources(storage: str | None = None, source: str | None = None, cache_dir: str | None = None) -> dict:
@@ -65,14 +60,14 @@ def in_config(settings: Settings, variable: Variable, value):
 
 
 def build_definitions(resources: dict) -> dg.Definitions:
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, categories, inference, report, trends]),
-        jobs=[features_job, training_job, daily_inference_job, trends_job],
-        schedules=[daily_inference_schedule, trends_schedule],
-        sensors=[build_landing_sensor(read_settings().landing), build_drift_retrain_sensor(), build_alert_sensor()],
-        resources=resources,
-        executor=dg.multiprocess_executor.configured(
-            {"tag_concurrency_limits": [{"key": READS_SOURCE_TAG, "value": "true", "limit": 1}]}
+    """Everything in support_nlp/defs/ (assets, jobs, schedules, sensors), found by Dagster, bound to `resources`."""
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(project_root=PROJECT_ROOT),
+        dg.Definitions(
+            resources=resources,
+            executor=dg.multiprocess_executor.configured(
+                {"tag_concurrency_limits": [{"key": READS_SOURCE_TAG, "value": "true", "limit": 1}]}
+            ),
         ),
     )
 

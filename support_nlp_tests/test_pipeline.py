@@ -9,12 +9,12 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from support_nlp.assets.inference import CONVERSATIONAL_ID
-from support_nlp.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
 from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
+from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
+from support_nlp.defs.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.pipeline import summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
 

@@ -8,8 +8,6 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from support_nlp.assets.inference import PREDICTION_COLUMNS
-from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE
 from support_nlp.core.text import clean_frame
@@ -23,7 +21,9 @@ from support_nlp.core.trends import (
     uncertain_share_by_day,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
-from support_nlp.sensors import build_alert_sensor
+from support_nlp.defs.assets.inference import PREDICTION_COLUMNS
+from support_nlp.defs.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
+from support_nlp.defs.sensors import build_alert_sensor
 from support_nlp.settings import ALERT_WEBHOOK
 from support_nlp_tests.conftest import slice_definitions
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import dagster as dg
 from upath import UPath
 
-from support_nlp.assets.inference import PredictionsConfig
-from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.storage import list_names
-from support_nlp.jobs import daily_inference_job, training_job
+from support_nlp.defs.assets.inference import PredictionsConfig
+from support_nlp.defs.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
+from support_nlp.defs.jobs import daily_inference_job, training_job
 from support_nlp.partitions import daily_partitions
 from support_nlp.resources import TweetSource
 from support_nlp.settings import ALERT_WEBHOOK, read_settings
@@ -300,3 +300,8 @@ def build_alert_sensor(
         return dg.SensorResult(skip_reason=None if failed else "no new failed check", cursor=str(newest))
 
     return alert_sensor
+
+
+landing_sensor = build_landing_sensor(read_settings().landing)
+drift_retrain_sensor = build_drift_retrain_sensor()
+alert_sensor = build_alert_sensor()
