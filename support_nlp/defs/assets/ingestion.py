@@ -175,7 +175,7 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
         "known_brands", {"brands_found": "Some company replies in the source (WARN: else brands are guessed)."}
     ),
 )
-def known_brands(context: dg.AssetExecutionContext, tweet_source: TweetSource) -> dg.MaterializeResult:
+def known_brands(context: dg.AssetExecutionContext, tweet_source: TweetSource):
     """The companies' handles (column `brand`): every author replying to customers anywhere in the source, so that
     clean_text tells the brand a tweet addresses from its other @mentions, whichever days a run cleans."""
     parsed = parse(context, tweet_source)
