@@ -31,7 +31,9 @@ SOURCE = Variable(
     "a `twcs.csv` or `.csv.gz` anywhere, local or `s3://` (e.g. the full 2.8M-row Kaggle file)",
 )
 HOME = Variable(
-    "SUPPORT_NLP_HOME", "`./.support_nlp`", "local state: `storage/` (artifacts) and `cache/` (parsed source)"
+    "SUPPORT_NLP_HOME",
+    "`./.support_nlp`",
+    "local state: `storage/` (artifacts), `cache/` (parsed source), `landing/`, `benchmark_cache/`",
 )
 STORAGE = Variable(
     "SUPPORT_NLP_STORAGE", "`$SUPPORT_NLP_HOME/storage`", "artifact base path: a folder or `s3://bucket/prefix`"
