@@ -22,9 +22,6 @@ from support_nlp.settings import (
     read_settings,
 )
 
-# Where pyproject.toml's [tool.dg] names support_nlp.defs as the folder of definitions.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def build_resources(storage: str | None = None, source: str | None = None, cache_dir: str | None = None) -> dict:
     """Resources from arguments, else from the environment, else local defaults under .support_nlp/."""
@@ -62,7 +59,8 @@ def in_config(settings: Settings, variable: Variable, value):
 def build_definitions(resources: dict) -> dg.Definitions:
     """Everything in support_nlp/defs/ (assets, jobs, schedules, sensors), found by Dagster, bound to `resources`."""
     return dg.Definitions.merge(
-        dg.load_from_defs_folder(project_root=PROJECT_ROOT),
+        # The project is found upwards from here: pyproject.toml's [tool.dg] names support_nlp.defs.
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         dg.Definitions(
             resources=resources,
             executor=dg.multiprocess_executor.configured(
