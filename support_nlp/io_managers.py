@@ -23,16 +23,14 @@ from upath import UPath
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.storage import (
-    DEFAULT_S3_CONNECT_TIMEOUT_S,
-    DEFAULT_S3_MAX_ATTEMPTS,
     CorruptArtifactError,
     decoding,
     is_local,
     list_names,
-    s3_storage_options,
     storage_errors,
     write_atomically,
 )
+from support_nlp.resources import ObjectStore
 
 # The code location that the rebuild commands in error messages materialize from.
 CODE_LOCATION_MODULE = "support_nlp.definitions"
@@ -197,22 +195,13 @@ class ArtifactIOManager(PartitionDictIOManager):
 
 
 class StorageIOManagerFactory(dg.ConfigurableIOManagerFactory):
-    """Where artifacts live: a local folder or `s3://bucket/prefix`, optionally on an S3-compatible endpoint.
-
-    S3 credentials come from the environment or the instance role only, never from this config.
-    """
+    """Where artifacts live: a local folder or `s3://bucket/prefix`, reached through `store`."""
 
     base_path: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
-    connect_timeout_s: float = DEFAULT_S3_CONNECT_TIMEOUT_S
+    store: ObjectStore = ObjectStore()
 
     def base_upath(self) -> UPath:
-        options = s3_storage_options(
-            self.base_path, self.endpoint_url, self.region, self.max_attempts, self.connect_timeout_s
-        )
-        return UPath(self.base_path, **options)
+        return self.store.location(self.base_path)
 
 
 class ParquetIOManagerFactory(StorageIOManagerFactory):

@@ -148,7 +148,8 @@ def run_pipeline(
     the code location the runs load, so it must name the same source and storage as `defs`; `run_config_by_job`
     adds run config (e.g. `{"training": {"ops": {"classifier": {"config": {...}}}}}`)."""
     environment = {**(os.environ if environment is None else environment), "DAGSTER_HOME": instance.root_directory}
-    parsed = defs.resources["tweet_source"].parse(report=report)
+    # The bound resource, its environment variables resolved as in a run.
+    parsed = defs.resources["tweet_source"].process_config_and_initialize().parse(report=report)
     first, last = days_with_data(parsed)
     remove_stale_days(defs, instance, parsed, report)
     kept, quarantined = parsed.summary.rows_inbound_kept, parsed.summary.rows_quarantined

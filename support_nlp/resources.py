@@ -1,8 +1,8 @@
-"""Configurable resources: where tweets come from, and which embedding model reads them."""
+"""Configurable resources: how object stores are reached, where tweets come from, and which embedding model reads
+them."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -14,27 +14,53 @@ from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
 from support_nlp.core.progress import Progress, ProgressCallback
-from support_nlp.core.storage import is_local, s3_storage_options, storage_errors, write_atomically
+from support_nlp.core.storage import (
+    DEFAULT_S3_CONNECT_TIMEOUT_S,
+    DEFAULT_S3_MAX_ATTEMPTS,
+    is_local,
+    s3_storage_options,
+    storage_errors,
+    write_atomically,
+)
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
+from support_nlp.settings import read_settings
 
-DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
+DEFAULT_HOME = read_settings().home
+
+
+class ObjectStore(dg.Config):
+    """How every `s3://` location is reached: an S3-compatible endpoint, the region, and how long to insist.
+
+    The one place these settings are declared; each resource and IO manager that reaches storage holds one as its
+    `store`. Credentials are deliberately not config: s3fs takes them from the environment or the
+    instance role.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    connect_timeout_s: float = DEFAULT_S3_CONNECT_TIMEOUT_S
+
+    def storage_options(self, url: str) -> dict:
+        return s3_storage_options(url, self.endpoint_url, self.region, self.max_attempts, self.connect_timeout_s)
+
+    def location(self, url: str) -> UPath:
+        return UPath(url, **self.storage_options(url))
 
 
 class TweetSource(dg.ConfigurableResource):
     """A twcs.csv(.gz), local or `s3://`; the bundled real sample by default.
 
     The CSV is parsed once per content version into a columnar cache under `cache_dir`. An `s3://` source is
-    read from `endpoint_url` (an S3-compatible server) when set, with credentials from the environment only.
+    read through `store`.
     """
 
     path: str = str(BUNDLED_SAMPLE)
     cache_dir: str = str(DEFAULT_HOME / "cache")
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
 
     def parse(self, report: ProgressCallback | None = None) -> ParsedSource:
-        storage_options = s3_storage_options(self.path, self.endpoint_url, self.region)
-        return parse_source(self.path, Path(self.cache_dir), report, storage_options)
+        return parse_source(self.path, Path(self.cache_dir), report, self.store.storage_options(self.path))
 
 
 class EmbeddingModel(dg.ConfigurableResource):
@@ -51,16 +77,14 @@ class EmbeddingModel(dg.ConfigurableResource):
     batch_size: int | None = None  # torch backend only; None: 64 on CPU, 512 on CUDA
     cache_path: str | None = None
     export_dir: str | None = None  # where the ONNX export is kept; None: the user's cache folder
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
 
     _cache: EmbeddingCache | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # One cache object per run: segments it has read stay in memory for the run's later days.
         if self.cache_path:
-            options = s3_storage_options(self.cache_path, self.endpoint_url, self.region)
-            self._cache = EmbeddingCache(UPath(self.cache_path, **options), warn=context.log.warning)
+            self._cache = EmbeddingCache(self.store.location(self.cache_path), warn=context.log.warning)
 
     def encoder(self) -> Encoder:
         return load_encoder(self.model, self.backend, self.device, self.batch_size, self.export_dir)
@@ -73,12 +97,11 @@ class ReportStore(dg.ConfigurableResource):
     """Where files for people (HTML reports, PNG plots) are written: a local folder or `s3://bucket/prefix`."""
 
     base_path: str
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
 
     def write(self, name: str, data: bytes) -> str:
         """Replace the file `name` with `data`; returns where it is."""
-        folder = UPath(self.base_path, **s3_storage_options(self.base_path, self.endpoint_url, self.region))
+        folder = self.store.location(self.base_path)
         path = folder / name
         with storage_errors("write", path):
             if is_local(folder):

@@ -6,12 +6,19 @@ import dagster as dg
 
 from support_nlp.core.twcs import BUNDLED_SAMPLE
 from support_nlp.definitions import defs
-from support_nlp.partitions import BUNDLED_SAMPLE_LAST_DAY, configured_last_day, daily_partitions_until
+from support_nlp.partitions import daily_partitions_until
+from support_nlp.settings import BUNDLED_SAMPLE_LAST_DAY, read_settings
+
+
+def configured_last_day(environ: dict[str, str]) -> str | None:
+    return read_settings(environ).last_day
 
 
 def test_the_last_day_is_configured_or_the_bundled_samples_or_none():
     assert configured_last_day({}) == BUNDLED_SAMPLE_LAST_DAY
     assert configured_last_day({"SUPPORT_NLP_SOURCE": str(BUNDLED_SAMPLE)}) == BUNDLED_SAMPLE_LAST_DAY
+    # An empty variable is unset, not a source named "".
+    assert configured_last_day({"SUPPORT_NLP_SOURCE": ""}) == BUNDLED_SAMPLE_LAST_DAY
     assert configured_last_day({"SUPPORT_NLP_SOURCE": "s3://tweets/twcs.csv"}) is None
     assert configured_last_day({"SUPPORT_NLP_SOURCE": "s3://t/x.csv", "SUPPORT_NLP_LAST_DAY": "2018-01-31"}) == (
         "2018-01-31"

@@ -9,11 +9,12 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from support_nlp.assets.inference import CONVERSATIONAL_ID
-from support_nlp.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
+from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
+from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
+from support_nlp.defs.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.pipeline import summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
 
@@ -40,6 +41,27 @@ def test_every_inbound_row_is_predicted_or_counted(pipeline_run, slice_inbound_c
     assert set(predictions["tweet_id"]) == set(clean.loc[~clean["is_empty"], "tweet_id"])
     raw_metadata = latest_metadata(instance, "raw_tweets", SLICE_DAYS[0])
     assert raw_metadata["source_inbound_rows_outside_partition_range"] == OUT_OF_RANGE_TWEET_IDS
+
+
+def test_known_brands_come_from_the_source_once_and_name_the_brand_a_tweet_addresses(pipeline_run, bundled_sample):
+    storage, instance, _, _ = pipeline_run
+    brands = pd.read_parquet(storage / "known_brands.parquet")["brand"].tolist()
+    # The slice carries every brand reply of the sample.
+    assert brands == sorted(bundled_sample.loc[bundled_sample["inbound"] == "False", "author_id"].unique())
+    assert latest_metadata(instance, "known_brands")["dagster/row_count"] == len(brands)
+    clean = pd.concat(pd.read_parquet(p) for p in (storage / "clean_text").glob("*.parquet"))
+    # Without a brand reply in the thread, a mentioned brand handle wins over any other mention.
+    handles = {brand.lower() for brand in brands}
+    unanswered = clean[clean["thread_brand"] == ""]
+    mentioning = unanswered[[any(h.lower() in handles for h in mentions(text)) for text in unanswered["text"]]]
+    assert len(mentioning) > 0
+    assert mentioning["brand"].isin(brands).all()
+
+
+def test_clean_text_reads_known_brands_which_both_features_jobs_materialize():
+    assert dg.AssetKey("known_brands") in product_defs.resolve_asset_graph().get(dg.AssetKey("clean_text")).parent_keys
+    for job in ("features", "daily_inference"):
+        assert dg.AssetKey("known_brands") in product_defs.resolve_job_def(job).asset_layer.executable_asset_keys
 
 
 def test_days_in_the_range_without_tweets_materialize_as_empty(pipeline_run):

@@ -19,7 +19,7 @@ from support_nlp.core.storage import StorageError
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
-from support_nlp.resources import TweetSource
+from support_nlp.resources import ObjectStore, TweetSource
 from support_nlp_tests.conftest import LAPTOP_INSTANCE_CONFIG, SLICE_RANGE
 from support_nlp_tests.s3_server import S3Server, pointed_at
 from support_nlp_tests.stack.processes import free_ports
@@ -71,14 +71,15 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
         }
         instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
         result = run_pipeline(defs, instance, report=lambda line: None, environment=environment)
-        parsed = defs.resources["tweet_source"].parse()
+        parsed = defs.resources["tweet_source"].process_config_and_initialize().parse()
     return prefix, source, result, parsed
 
 
 def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pipeline_run):
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
-    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz", f"{prefix}/category_trends.parquet"}
+    expected |= {f"{prefix}/{name}" for name in ("known_brands.parquet", "cluster_labels.npz", "classifier.npz")}
+    expected.add(f"{prefix}/category_trends.parquet")
     # Files for people: the HTML report and the trend plots.
     expected |= {
         f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
@@ -124,9 +125,8 @@ def test_the_source_is_read_from_its_s3_uri(s3_pipeline_run, real_slice_csv):
 
 
 def table_io_manager(server: S3Server, prefix: str, endpoint_url: str | None = None, **settings) -> ParquetIOManager:
-    factory = ParquetIOManagerFactory(
-        base_path=f"s3://{server.bucket}/{prefix}", endpoint_url=endpoint_url or server.endpoint_url, **settings
-    )
+    store = ObjectStore(endpoint_url=endpoint_url or server.endpoint_url, **settings)
+    factory = ParquetIOManagerFactory(base_path=f"s3://{server.bucket}/{prefix}", store=store)
     with dg.build_init_resource_context() as init:
         return factory.create_io_manager(init)
 

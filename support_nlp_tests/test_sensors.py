@@ -11,20 +11,20 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from upath import UPath
 
-from support_nlp.assets import inference
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE
 from support_nlp.core.twcs import CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.partitions import daily_partitions
-from support_nlp.resources import TweetSource
-from support_nlp.sensors import (
+from support_nlp.defs.assets import inference
+from support_nlp.defs.sensors import (
     DRIFT_DAYS_TAG,
     LANDED_FILE_TAG,
     DriftPolicy,
     build_drift_retrain_sensor,
     build_landing_sensor,
 )
+from support_nlp.partitions import daily_partitions
+from support_nlp.resources import TweetSource
 
 # --- landing sensor -------------------------------------------------------------------------------------------
 

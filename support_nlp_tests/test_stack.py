@@ -56,6 +56,7 @@ ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "stack"
 DEPLOY = REPOSITORY_ROOT / "deploy"
 VARIANTS = ("local", "docker", "aws")
 ASSETS = (
+    "known_brands",
     "raw_tweets",
     "clean_text",
     "embeddings",

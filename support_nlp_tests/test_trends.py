@@ -9,16 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from support_nlp.assets.inference import PREDICTION_COLUMNS
-from support_nlp.assets.trends import (
-    BRAND_SPIKE_CHECK,
-    EMERGING_CLUSTER_CHECK,
-    EMERGING_CLUSTER_RULE,
-    EMERGING_TOPIC_CHECK,
-    VOLUME_SPIKE_CHECK,
-    emerging_cluster,
-    emerging_cluster_check,
-)
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, conversation_frame
 from support_nlp.core.embedding import EmbeddingBatch, embed_texts
@@ -36,7 +26,18 @@ from support_nlp.core.trends import (
     uncertain_share_by_day,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
-from support_nlp.sensors import ALERT_WEBHOOK_ENV, build_alert_sensor
+from support_nlp.defs.assets.inference import PREDICTION_COLUMNS
+from support_nlp.defs.assets.trends import (
+    BRAND_SPIKE_CHECK,
+    EMERGING_CLUSTER_CHECK,
+    EMERGING_CLUSTER_RULE,
+    EMERGING_TOPIC_CHECK,
+    VOLUME_SPIKE_CHECK,
+    emerging_cluster,
+    emerging_cluster_check,
+)
+from support_nlp.defs.sensors import build_alert_sensor
+from support_nlp.settings import ALERT_WEBHOOK
 from support_nlp_tests.conftest import slice_definitions
 
 BURST_DAY = "2017-11-22"  # a real, ordinary day: 3 AppleSupport tweets against a median of 3 before it
@@ -245,9 +246,9 @@ def test_a_spike_fails_the_warn_check_and_the_alert_sensor_posts_it_once(tmp_pat
     assert metadata["trend_plot"].value == str(storage / "reports" / "category_trends.png")
 
     sensor = build_alert_sensor()
-    monkeypatch.delenv(ALERT_WEBHOOK_ENV, raising=False)
+    monkeypatch.delenv(ALERT_WEBHOOK.name, raising=False)
     assert sensor(dg.build_sensor_context(instance=instance)).skip_reason
-    monkeypatch.setenv(ALERT_WEBHOOK_ENV, url)
+    monkeypatch.setenv(ALERT_WEBHOOK.name, url)
     first = sensor(dg.build_sensor_context(instance=instance))
     assert sorted(alert["check"] for alert in received) == sorted([VOLUME_SPIKE_CHECK, BRAND_SPIKE_CHECK])
     assert all(alert["metadata"]["day"] == BURST_DAY and alert["severity"] == "WARN" for alert in received)

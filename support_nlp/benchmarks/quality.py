@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable
@@ -62,9 +61,10 @@ from support_nlp.core.metrics import clustering_accuracy, clustering_scores, exp
 from support_nlp.core.seeds import SEED_SIMILARITY, TARGET_PRECISION, seed_similarity
 from support_nlp.core.text import clean_frame, clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
+from support_nlp.settings import read_settings
 
 DATA = Path(__file__).parent / "data"
-DEFAULT_CACHE = Path(os.environ.get("SUPPORT_NLP_HOME", ".support_nlp")) / "benchmark_cache"
+DEFAULT_CACHE = read_settings().home / "benchmark_cache"
 SAMPLING_SEED = 0
 CLASSIFIER_FOLDS = 5  # one fold is held out, so 4/5 of the rows train the classifier
 METHODS = {

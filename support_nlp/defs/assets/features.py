@@ -21,7 +21,7 @@ from support_nlp.metadata import (
     split_by_day,
 )
 from support_nlp.partitions import daily_partitions, single_run_backfill
-from support_nlp.resources import EmbeddingModel, TweetSource
+from support_nlp.resources import EmbeddingModel
 
 UNIT_NORM_TOLERANCE = 1e-3
 
@@ -87,15 +87,14 @@ def clean_text(
     context: dg.AssetExecutionContext,
     config: CleanTextConfig,
     raw_tweets: dict[str, pd.DataFrame],
-    tweet_source: TweetSource,
+    known_brands: pd.DataFrame,
 ):
     """Each raw tweet plus `text_clean` (for the model), `brand` (addressed company), `language`
     (ISO 639-1, deterministic) and `is_empty` (nothing left after cleaning: kept, counted, not embedded)."""
     started = time.perf_counter()
     tweets = concat_days(raw_tweets)
-    known_brands = frozenset(tweet_source.parse().summary.brands)
     progress = Progress("clean_text", len(tweets), context.log.info)
-    cleaned = clean_frame(tweets, known_brands)
+    cleaned = clean_frame(tweets, known_brands["brand"])
     cleaned["language"] = detect_languages(cleaned["text_clean"].tolist(), config.language_detector)
     progress.advance(len(cleaned))
     by_day = split_by_day(cleaned, list(raw_tweets))

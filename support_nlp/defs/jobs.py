@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from support_nlp.assets.categories import classifier, cluster_labels
-from support_nlp.assets.inference import predictions
-from support_nlp.assets.report import category_report
-from support_nlp.assets.trends import category_trends
+from support_nlp.defs.assets.categories import classifier, cluster_labels
+from support_nlp.defs.assets.inference import predictions
+from support_nlp.defs.assets.report import category_report
+from support_nlp.defs.assets.trends import category_trends
 
 features_job = dg.define_asset_job(
     "features",
