@@ -18,7 +18,7 @@ import os
 import dagster as dg
 from upath import UPath
 
-from support_nlp.assets import categories, features, inference, ingestion, report, trends
+from support_nlp.assets import categories, deployment, features, inference, ingestion, report, trends
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE
@@ -26,12 +26,13 @@ from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFa
 from support_nlp.jobs import (
     daily_inference_job,
     daily_inference_schedule,
+    deploy_model_job,
     features_job,
     training_job,
     trends_job,
     trends_schedule,
 )
-from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, ReportStore, TweetSource
+from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, ModelStoreResource, ReportStore, TweetSource
 from support_nlp.sensors import build_alert_sensor, build_drift_retrain_sensor, build_landing_sensor
 
 
@@ -57,6 +58,7 @@ def build_resources(storage: str | None = None, source: str | None = None, cache
             **s3,
         ),
         "report_store": ReportStore(base_path=f"{storage.rstrip('/')}/reports", **s3),
+        "model_store": ModelStoreResource(base_path=storage, **s3),
     }
 
 
@@ -73,8 +75,8 @@ def landing_area() -> UPath:
 
 def build_definitions(resources: dict) -> dg.Definitions:
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, categories, inference, report, trends]),
-        jobs=[features_job, training_job, daily_inference_job, trends_job],
+        assets=dg.load_assets_from_modules([ingestion, features, categories, deployment, inference, report, trends]),
+        jobs=[features_job, training_job, deploy_model_job, daily_inference_job, trends_job],
         schedules=[daily_inference_schedule, trends_schedule],
         sensors=[build_landing_sensor(landing_area()), build_drift_retrain_sensor(), build_alert_sensor()],
         resources=resources,

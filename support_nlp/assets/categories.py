@@ -23,6 +23,7 @@ from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identit
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
+from support_nlp.resources import ModelStoreResource
 
 # Training reads every materialized day; days never materialized are skipped rather than failing.
 ALL_MATERIALIZED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
@@ -63,7 +64,7 @@ class ClusterLabelsConfig(DateWindowConfig):
 
 
 class ClassifierTrainingConfig(dg.Config):
-    min_macro_f1: float = 0.6  # blocking: a model below this never reaches predictions
+    min_macro_f1: float = 0.6  # blocking: a model below this is stored but never deployed
     holdout_share: float = 0.2
     regularization_c: float = ClassifierConfig.regularization_c
 
@@ -103,7 +104,7 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
-    required_resource_keys={"artifact_io_manager", "tweet_source"},
+    required_resource_keys={"model_store", "tweet_source"},
     check_specs=check_specs(
         "cluster_labels",
         {
@@ -127,8 +128,8 @@ def cluster_labels(
     details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
     language is clustered on its own unless `languages_together`.
 
-    Categories that match the previously stored model keep their ids, so names from the category map
-    (which win over generated ones) carry over across refits."""
+    Categories that match the deployed model's keep their ids, so names from the category map (which win over
+    generated ones) carry over across refits."""
     started = time.perf_counter()
     category_map = load_category_map(config.category_map)
     # Only days the current source still holds: a stored day it has dropped would otherwise train on forever.
@@ -170,7 +171,7 @@ def cluster_labels(
         groups=language_groups(tweets["language"], clustering.min_group_rows, languages_together),
     )
     model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
-    previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
+    previous = context.resources.model_store.previous_categories()
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
     names = [c["name"] for c in model.categories]
@@ -235,12 +236,14 @@ def classifier(
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
     cluster_labels: CategoryModel,
+    model_store: ModelStoreResource,
 ):
     """Logistic regression on the embeddings, learning cluster_labels' categories. Scored on a time-ordered
     holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy.
 
-    A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
-    previously stored classifier stays the one predictions use."""
+    The pair (categories, classifier) is kept in the model store as a new version. Below the macro-F1 floor the
+    blocking check fails: the run fails before `deployed_model`, the version stays in the store unpromoted and
+    the deployed pair keeps serving."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
@@ -257,21 +260,17 @@ def classifier(
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
     macro_f1 = metrics["agreement_macro_f1"]
+    stored = model_store.store().add(cluster_labels, model, run_id=context.run.run_id)
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
-        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1},
+        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1, "model_version": stored.version},
     )
-    yield check
-    if not check.passed:
-        raise dg.Failure(
-            description=f"holdout macro-F1 {macro_f1:.3f} is below the floor {config.min_macro_f1}: the model was "
-            "not stored and the previous classifier stays deployed",
-            metadata={"holdout_agreement_macro_f1": macro_f1},
-        )
-    yield dg.Output(
-        model,
+    return dg.MaterializeResult(
+        value=model,
+        check_results=[check],
         metadata={
+            "model_version": stored.version,
             "holdout_agreement_accuracy": metrics["agreement_accuracy"],
             "holdout_agreement_macro_f1": metrics["agreement_macro_f1"],
             "train_rows": metrics["train_rows"],

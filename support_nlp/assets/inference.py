@@ -6,12 +6,14 @@ import time
 import dagster as dg
 import pandas as pd
 
+from support_nlp.assets.deployment import deployed_model
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
 from support_nlp.metadata import check_specs, fitted_days_label, preview_table, share_markdown
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.resources import ModelStoreResource
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
 # A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
@@ -112,6 +114,7 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
 
 
 @dg.asset(
+    deps=[deployed_model],
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     retry_policy=io_retry_policy,
@@ -132,12 +135,15 @@ def predictions(
     config: PredictionsConfig,
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
-    classifier: ClassifierModel,
+    model_store: ModelStoreResource,
 ):
     """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
     confidence (`uncertain` below `min_confidence`: the "other" of inference); for every tweet its thread's
-    category. Tweets empty after cleaning are counted, not predicted."""
+    category. Tweets empty after cleaning are counted, not predicted. The classifier is the deployed one
+    (`deployed_model`)."""
     started = time.perf_counter()
+    deployed = model_store.deployed()
+    classifier = deployed.classifier
     by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
     add_daily_metadata(context, by_day, classifier)
     rows_in = sum(len(frame) for frame in clean_text.values())
@@ -149,6 +155,7 @@ def predictions(
             "run_rows_predicted": rows_predicted,
             "run_rows_excluded_empty_text": rows_in - rows_predicted,
             "min_confidence": config.min_confidence,
+            "model_version": deployed.version.version,
             "seconds": round(time.perf_counter() - started, 2),
         },
         check_results=predictions_checks(config, clean_text, by_day, classifier),

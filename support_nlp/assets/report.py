@@ -7,8 +7,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from support_nlp.assets.deployment import deployed_model
 from support_nlp.core.categories import CategoryModel
-from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
+from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
 from support_nlp.html_report import EXAMPLES_PER_CATEGORY, ReportInputs, render_report
@@ -20,7 +21,7 @@ from support_nlp.plots import (
     projection_markdown,
     stacked_volume_figure,
 )
-from support_nlp.resources import ReportStore
+from support_nlp.resources import ModelStoreResource, ReportStore
 
 PROJECTION_SAMPLE = 3000
 REPORT_FILE = "category_report.html"
@@ -60,20 +61,23 @@ def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
 
 @dg.asset(
     ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
+    deps=[deployed_model],
     group_name="categories",
     kinds={"matplotlib", "html"},
 )
 def category_report(
     report_store: ReportStore,
-    cluster_labels: CategoryModel,
-    classifier: ClassifierModel,
+    model_store: ModelStoreResource,
     embeddings: dict[str, EmbeddingBatch],
     predictions: dict[str, pd.DataFrame],
     category_trends: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
     day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
-    sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
+    sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix. The categories
+    and classifier are the deployed pair, the one predictions use."""
+    deployed = model_store.deployed()
+    cluster_labels, classifier = deployed.categories, deployed.classifier
     categories = sorted(cluster_labels.categories, key=lambda c: -c["size"])
     points, labels = projection_sample(cluster_labels, embeddings)
     metrics = classifier.metrics
