@@ -1,8 +1,8 @@
 """deployed_model: which stored model pair (categories + classifier) predictions and the report use.
 
 In the training job it runs after `classifier` and only when classifier's blocking `holdout_macro_f1_floor` check
-passed, so promotion is gated by the check. Alone (the `deploy_model` job, or `python -m support_nlp.model_store
-rollback`) it deploys a named stored version: one action to roll back."""
+passed, so promotion is gated by the check. Alone (the `deploy_model` job) it deploys the stored version named in
+its config: a rollback from the UI. `python -m support_nlp.model_store rollback` does the same from a shell."""
 
 import dagster as dg
 
