@@ -162,6 +162,28 @@ def test_a_refit_inherits_category_ids_from_the_deployed_categories(tmp_path, re
     assert "the deployed model cannot be read and is ignored" in caplog.text
 
 
+def test_a_storage_from_before_the_model_store_adopts_its_pair(tmp_path, real_slice_csv, monkeypatch):
+    four, six = trained_pair(real_slice_csv, 4), trained_pair(real_slice_csv, 6)
+    monkeypatch.setenv("SUPPORT_NLP_STORAGE", str(tmp_path))
+    (tmp_path / "dagster_home").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    store = ModelStore(UPath(tmp_path) / "models")
+    # A refit whose classifier was refused left categories the stored classifier was not trained on.
+    (tmp_path / "cluster_labels.npz").write_bytes(artifact_to_bytes(six[0]))
+    (tmp_path / "classifier.npz").write_bytes(artifact_to_bytes(four[1]))
+    assert model_store_command(["adopt"]) == 2
+    assert store.versions() == []
+
+    (tmp_path / "cluster_labels.npz").write_bytes(artifact_to_bytes(four[0]))
+    assert model_store_command(["adopt"]) == 0
+    deployed = store.deployed()
+    assert deployed.version.run_id == "adopted" and deployed.categories.names == four[0].names
+    # Recorded in the instance, so the asset's history says what is deployed.
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("deployed_model"))
+    assert event.asset_materialization.metadata["model_version"].value == deployed.version.version
+
+
 # ----------------------------------------------------------------------------------- in Dagster runs
 
 
