@@ -127,8 +127,9 @@ class ModelStore:
         )
 
     def trained_by(self, run_id: str) -> ModelVersion | None:
-        """The newest version the run `run_id` stored."""
-        return next((v for v in reversed(self.versions()) if v.run_id == run_id), None)
+        """The newest version the run `run_id` stored (its name ends with the run id's start: only those are read)."""
+        candidates = [self.version(n) for n in self.names("versions") if n.endswith(f"-{run_id[:8]}")]
+        return max((v for v in candidates if v.run_id == run_id), key=lambda v: v.created, default=None)
 
     # ---------------------------------------------------------------------------------------- deployments
 
@@ -144,16 +145,18 @@ class ModelStore:
 
     def deployments(self) -> list[Deployment]:
         """Every promotion and rollback, oldest first."""
-        folder = self.root / "deployments"
-        return [
-            read_decoded(folder / name, lambda data: Deployment(**json.loads(data)))
-            for name in self.names("deployments")
-            if name.endswith(".json")
-        ]
+        return [self.deployment(name) for name in self.deployment_records()]
+
+    def deployment_records(self) -> list[str]:
+        return [name for name in self.names("deployments") if name.endswith(".json")]
+
+    def deployment(self, record: str) -> Deployment:
+        return read_decoded(self.root / "deployments" / record, lambda data: Deployment(**json.loads(data)))
 
     def deployed_version(self) -> ModelVersion | None:
-        history = self.deployments()
-        return self.version(history[-1].version) if history else None
+        # Only the newest record is read: every prediction run asks, and the history grows with each retrain.
+        records = self.deployment_records()
+        return self.version(self.deployment(records[-1]).version) if records else None
 
     def deployed(self) -> ModelPair | None:
         current = self.deployed_version()
