@@ -109,11 +109,13 @@ def test_a_save_that_crashed_before_its_manifest_is_never_listed(tmp_path, real_
         written(path, data)
 
     monkeypatch.setattr(store, "write", crash_on_manifest)
+    crashed_run = new_run_id()
     with pytest.raises(OSError, match="killed before the manifest"):
-        store.add(*trained_pair(real_slice_csv, 6), new_run_id())
+        store.add(*trained_pair(real_slice_csv, 6), crashed_run)
     monkeypatch.undo()
     assert len(list((tmp_path / "models" / "versions").iterdir())) == 2
     assert [v.version for v in store.versions()] == [kept.version]
+    assert store.trained_by(crashed_run) is None
     assert store.deployed_version() == kept
 
 

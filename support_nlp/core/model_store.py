@@ -71,10 +71,6 @@ class ModelPair:
     classifier: ClassifierModel
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ModelStore:
     def __init__(self, root: UPath):
         self.root = root
@@ -86,7 +82,7 @@ class ModelStore:
 
     def add(self, categories: CategoryModel, classifier: ClassifierModel, run_id: str) -> ModelVersion:
         """Store a trained pair as a new version, not deployed."""
-        created = utc_now()
+        created = datetime.now(UTC)
         stored = ModelVersion(
             version=f"{created:%Y%m%dT%H%M%SZ}-{run_id[:8]}",
             run_id=run_id,
@@ -103,13 +99,17 @@ class ModelStore:
 
     def versions(self) -> list[ModelVersion]:
         """Every completely stored version, oldest first."""
+        return sorted(self.complete(self.names("versions")), key=lambda v: (v.created, v.version))
+
+    def complete(self, names: list[str]) -> list[ModelVersion]:
+        """The versions among `names` that have a manifest; the others are saves that never finished."""
         found = []
-        for name in self.names("versions"):
+        for name in names:
             try:
                 found.append(self.version(name))
             except ModelStoreError:
-                continue  # no manifest: a save that never finished
-        return sorted(found, key=lambda v: (v.created, v.version))
+                continue
+        return found
 
     def version(self, name: str) -> ModelVersion:
         try:
@@ -128,7 +128,7 @@ class ModelStore:
 
     def trained_by(self, run_id: str) -> ModelVersion | None:
         """The newest version the run `run_id` stored (its name ends with the run id's start: only those are read)."""
-        candidates = [self.version(n) for n in self.names("versions") if n.endswith(f"-{run_id[:8]}")]
+        candidates = self.complete([name for name in self.names("versions") if name.endswith(f"-{run_id[:8]}")])
         return max((v for v in candidates if v.run_id == run_id), key=lambda v: v.created, default=None)
 
     # ---------------------------------------------------------------------------------------- deployments
@@ -137,7 +137,7 @@ class ModelStore:
         """Make the stored version `name` the deployed one; it is read whole first, so a damaged version is
         refused (CorruptArtifactError) instead of deployed."""
         self.load(name)
-        deployed_at = utc_now()
+        deployed_at = datetime.now(UTC)
         deployment = Deployment(version=name, deployed_at=deployed_at.isoformat(timespec="seconds"), reason=reason)
         record = f"{deployed_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
         self.write(self.root / "deployments" / record, json.dumps(asdict(deployment), indent=2).encode())
