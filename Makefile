@@ -85,7 +85,7 @@ materialize-day: install $(DAGSTER_HOME)/dagster.yaml
 # over the days, and the trends and report (category_report.html under the storage's reports/).
 retrain: install $(DAGSTER_HOME)/dagster.yaml
 	$(MATERIALIZE) --select known_brands,raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
-	$(MATERIALIZE) --select cluster_labels,classifier
+	$(MATERIALIZE) --select cluster_labels,classifier,deployed_model
 	$(MATERIALIZE) --select predictions --partition-range $(FIRST_DAY)...$(LAST_DAY)
 	$(MATERIALIZE) --select category_trends,category_report
 

@@ -10,7 +10,7 @@ import dagster as dg
 
 from support_nlp.defs.assets.ingestion import READS_SOURCE_TAG
 from support_nlp.io_managers import ArtifactIOManagerFactory, ParquetIOManagerFactory
-from support_nlp.resources import EmbeddingModel, ObjectStore, ReportStore, TweetSource
+from support_nlp.resources import EmbeddingModel, ModelStoreResource, ObjectStore, ReportStore, TweetSource
 from support_nlp.settings import (
     EMBEDDING_MODEL,
     S3_ENDPOINT_URL,
@@ -47,6 +47,7 @@ def build_resources(storage: str | None = None, source: str | None = None, cache
             store=store,
         ),
         "report_store": ReportStore(base_path=f"{storage.rstrip('/')}/reports", store=store),
+        "model_store": ModelStoreResource(base_path=storage_config, store=store),
     }
 
 

@@ -24,9 +24,9 @@ from upath import UPath
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.storage import (
     CorruptArtifactError,
-    decoding,
     is_local,
     list_names,
+    read_decoded,
     storage_errors,
     write_atomically,
 )
@@ -77,10 +77,7 @@ class PartitionDictIOManager(dg.UPathIOManager):
             raise corrupt_artifact_failure(context.asset_key, partition_key, error) from error
 
     def read(self, path: UPath):
-        with storage_errors("read", path):
-            data = path.read_bytes()
-        with decoding(path):
-            return self.deserialize(data)
+        return read_decoded(path, self.deserialize)
 
     def make_directory(self, path: UPath) -> None:
         # Object stores have no directories; s3fs's mkdir would even create a missing bucket.
@@ -153,23 +150,6 @@ class PartitionDictIOManager(dg.UPathIOManager):
                 continue
             removed.append(partition_key)
         return removed
-
-    def load_stored(self, asset_key: dg.AssetKey):
-        """The currently stored value of an unpartitioned asset, or None if it was never stored or is corrupt; lets
-        an asset compare itself with its previous version (e.g. to keep category ids stable across refits).
-
-        A corrupt previous version is only reported: failing here would leave the asset unable to rebuild itself.
-        """
-        path = self._with_extension(self._base_path.joinpath(*asset_key.path))
-        try:
-            return self.read(path)
-        except FileNotFoundError:
-            return None
-        except CorruptArtifactError as error:
-            dg.get_dagster_logger().warning(
-                f"{asset_key.to_user_string()}: the previous version cannot be read and is ignored: {error}"
-            )
-            return None
 
 
 class ParquetIOManager(PartitionDictIOManager):

@@ -1,5 +1,5 @@
-"""Configurable resources: how object stores are reached, where tweets come from, and which embedding model reads
-them."""
+"""Configurable resources: how object stores are reached, where tweets come from, which embedding model reads
+them, where reports and models are kept."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import numpy as np
 from pydantic import PrivateAttr
 from upath import UPath
 
+from support_nlp.core.categories import CategoryModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
+from support_nlp.core.model_store import ModelPair, ModelStore
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import (
     DEFAULT_S3_CONNECT_TIMEOUT_S,
     DEFAULT_S3_MAX_ATTEMPTS,
+    CorruptArtifactError,
     is_local,
     s3_storage_options,
     storage_errors,
@@ -46,6 +49,10 @@ class ObjectStore(dg.Config):
 
     def location(self, url: str) -> UPath:
         return UPath(url, **self.storage_options(url))
+
+
+# The command that lists stored model versions and deploys an earlier one (support_nlp/model_store.py).
+ROLLBACK_COMMAND = "python -m support_nlp.model_store rollback"
 
 
 class TweetSource(dg.ConfigurableResource):
@@ -93,18 +100,64 @@ class EmbeddingModel(dg.ConfigurableResource):
         return embed_texts(texts, self.encoder(), progress, self._cache)
 
 
-class ReportStore(dg.ConfigurableResource):
-    """Where files for people (HTML reports, PNG plots) are written: a local folder or `s3://bucket/prefix`."""
+class StorageLocation(dg.ConfigurableResource):
+    """A local folder or `s3://bucket/prefix`, optionally on an S3-compatible endpoint."""
 
     base_path: str
     store: ObjectStore = ObjectStore()
 
+    def upath(self) -> UPath:
+        return self.store.location(self.base_path)
+
+
+class ReportStore(StorageLocation):
+    """Where files for people (HTML reports, PNG plots) are written."""
+
     def write(self, name: str, data: bytes) -> str:
         """Replace the file `name` with `data`; returns where it is."""
-        folder = self.store.location(self.base_path)
+        folder = self.upath()
         path = folder / name
         with storage_errors("write", path):
             if is_local(folder):
                 Path(folder.path).mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
         return str(path)
+
+
+class ModelStoreResource(StorageLocation):
+    """Every trained model pair, versioned by training run, and which one is deployed (core/model_store.py);
+    `base_path` is the artifact storage, the store its `models/` folder."""
+
+    def open(self) -> ModelStore:
+        return ModelStore(self.upath() / "models")
+
+    def deployed(self) -> ModelPair:
+        """The deployed pair; a Failure that says what to do when there is none or it cannot be read (not retried:
+        reading again returns the same bytes)."""
+        store = self.open()
+        try:
+            pair = store.deployed()
+        except CorruptArtifactError as error:
+            raise dg.Failure(
+                f"the deployed model cannot be read: {error}. Not retried: reading it again returns the same bytes. "
+                f"Deploy another version with `{ROLLBACK_COMMAND}`, or run the `training` job",
+                allow_retries=False,
+            ) from error
+        if pair is None:
+            raise dg.Failure(
+                f"no model is deployed in {store.root}: run the `training` job (cluster_labels, classifier, "
+                "deployed_model) first",
+                allow_retries=False,
+            )
+        return pair
+
+    def previous_categories(self) -> CategoryModel | None:
+        """The deployed categories, which a refit inherits its category ids from; None when there are none.
+
+        A damaged deployed version is only reported: failing here would leave training unable to replace it."""
+        try:
+            pair = self.open().deployed()
+        except CorruptArtifactError as error:
+            dg.get_dagster_logger().warning(f"the deployed model cannot be read and is ignored: {error}")
+            return None
+        return pair.categories if pair else None

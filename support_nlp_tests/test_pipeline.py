@@ -201,6 +201,11 @@ def test_retraining_keeps_category_ids(pipeline_run, real_slice_csv):
     identity = latest_metadata(instance, "cluster_labels")
     assert sorted(int(k) for k in identity["identity_matched"]) == sorted(model.names)
     assert identity["identity_new"] == [] and identity["identity_vanished"] == []
+    # Each training run keeps its pair in the model store and, past the quality floor, deploys it.
+    store = defs.resources["model_store"].open()
+    assert [v.run_id for v in store.versions()][-1] == retrained.run_id
+    assert store.deployed_version().run_id == retrained.run_id
+    assert latest_metadata(instance, "deployed_model")["training_run_id"] == retrained.run_id
 
 
 def test_runs_are_launched_through_the_code_location_so_they_show_under_their_jobs(pipeline_run):

@@ -15,6 +15,7 @@ from support_nlp.core.artifacts import artifact_from_bytes
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.model_store import CATEGORIES_FILE, CLASSIFIER_FILE, MANIFEST_FILE
 from support_nlp.core.storage import StorageError
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
@@ -84,9 +85,20 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     expected |= {
         f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
     }
+    # The model store: the one trained pair as a version, and the one record that deployed it.
+    with pointed_at(s3_server):
+        store = build_resources(storage=f"s3://{s3_server.bucket}/{prefix}")["model_store"].open()
+        [version] = store.versions()
+        assert store.deployed_version() == version and len(store.deployments()) == 1
+    models = f"{prefix}/models"
+    expected |= {
+        f"{models}/versions/{version.version}/{name}" for name in (CATEGORIES_FILE, CLASSIFIER_FILE, MANIFEST_FILE)
+    }
     keys = s3_server.keys(f"{prefix}/")
+    deployments = {key for key in keys if key.startswith(f"{models}/deployments/")}
     cache_prefix = f"{prefix}/embedding_cache/"
-    assert {key for key in keys if not key.startswith(cache_prefix)} == expected
+    assert len(deployments) == 1
+    assert {key for key in keys - deployments if not key.startswith(cache_prefix)} == expected
     # The vector cache lives next to the artifacts: sharded .npz segments under one folder per encoder.
     cache_keys = [key.removeprefix(cache_prefix).split("/") for key in keys if key.startswith(cache_prefix)]
     assert cache_keys and all(len(parts) == 3 and parts[2].endswith(".npz") for parts in cache_keys)

@@ -254,9 +254,12 @@ def test_a_day_predicted_again_counts_with_its_latest_predictions(instance):
     assert evaluate_drift(instance, cursor=None).run_requests == []
 
 
-def test_a_newly_stored_classifier_restarts_the_count(instance):
+def test_a_newly_deployed_model_restarts_the_count(instance):
     predict(instance, "shifted", "2017-11-01", "2017-11-03")
+    # A classifier refused at its quality floor is materialized but never deployed: the drift still counts.
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="classifier"))
+    assert drift_days(evaluate_drift(instance, cursor=None)) == ["2017-11-01,2017-11-02,2017-11-03"]
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="deployed_model"))
     assert evaluate_drift(instance, cursor=None).run_requests == []
 
     predict(instance, "shifted", "2017-11-04", "2017-11-06")

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from support_nlp.defs.assets.categories import classifier, cluster_labels
+from support_nlp.defs.assets.deployment import deployed_model
 from support_nlp.defs.assets.inference import predictions
 from support_nlp.defs.assets.report import category_report
 from support_nlp.defs.assets.trends import category_trends
@@ -14,8 +15,15 @@ features_job = dg.define_asset_job(
 )
 training_job = dg.define_asset_job(
     "training",
-    selection=dg.AssetSelection.assets(cluster_labels, classifier),
-    description="Discover categories over all materialized days and train the classifier on them.",
+    selection=dg.AssetSelection.assets(cluster_labels, classifier, deployed_model),
+    description="Discover categories over all materialized days, train the classifier on them, and deploy the pair "
+    "when the classifier passes its quality floor.",
+)
+deploy_model_job = dg.define_asset_job(
+    "deploy_model",
+    selection=dg.AssetSelection.assets(deployed_model),
+    description="Deploy a stored model version (a rollback): launch with config "
+    "`ops: {deployed_model: {config: {version: <version>}}}`; `python -m support_nlp.model_store list` lists them.",
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",

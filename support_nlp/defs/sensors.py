@@ -10,7 +10,7 @@ that crashed before its cursor was saved. The run points TweetSource at the land
 Drift: every predictions partition records `uncertain_share` in its materialization metadata, and the
 `category_drift_psi` check records `psi` (the category mix against the training mix) in its evaluation.
 When the newest N predicted days all exceed either threshold, the training job is requested. Only days predicted
-after the latest stored classifier and after the last retrain request count, so one drift asks for one retrain.
+after the latest deployment of a model and after the last retrain request count, so one drift asks for one retrain.
 
 Alerts: each failed evaluation of a watched check (category_trends' spike and emerging-topic checks) is POSTed once,
 as JSON, to the webhook in $SUPPORT_NLP_ALERT_WEBHOOK (a Slack/Teams incoming webhook or any HTTP endpoint). The
@@ -46,7 +46,7 @@ LANDED_FILE_TAG = "support_nlp/landed_file"
 DRIFT_DAYS_TAG = "support_nlp/drift_days"
 
 PREDICTIONS = dg.AssetKey("predictions")
-CLASSIFIER = dg.AssetKey("classifier")
+DEPLOYED_MODEL = dg.AssetKey("deployed_model")
 DRIFT_CHECK = dg.AssetCheckKey(PREDICTIONS, "category_drift_psi")
 EVENT_PAGE_SIZE = 100
 ALERT_CHECKS = [
@@ -216,16 +216,16 @@ def build_drift_retrain_sensor(
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        # Days predicted before the deployed classifier was stored say nothing about it, and days that already
+        # Days predicted before the deployed model was deployed say nothing about it, and days that already
         # led to a retrain request (the cursor) must not lead to another.
-        since = max(int(context.cursor or 0), latest_storage_id(instance, CLASSIFIER))
+        since = max(int(context.cursor or 0), latest_storage_id(instance, DEPLOYED_MODEL))
         latest = latest_predictions_by_day(instance, since)
         # A day without tweets is no evidence either way: its PSI compares an empty mix.
         evidence = sorted((r for r in latest.values() if has_predictions(r)), key=lambda r: r.partition_key)
         newest = evidence[-policy.consecutive_days :]
         if len(newest) < policy.consecutive_days:
             return dg.SensorResult(
-                skip_reason=f"{len(newest)} day(s) predicted since the last classifier or retrain request; "
+                skip_reason=f"{len(newest)} day(s) predicted since the last deployment or retrain request; "
                 f"{policy.consecutive_days} needed",
                 cursor=context.cursor,
             )

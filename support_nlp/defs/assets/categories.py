@@ -20,7 +20,7 @@ from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
-from support_nlp.resources import EmbeddingModel
+from support_nlp.resources import EmbeddingModel, ModelStoreResource
 
 # Training reads every materialized day; days never materialized are skipped rather than failing.
 ALL_MATERIALIZED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
@@ -109,7 +109,7 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
-    required_resource_keys={"artifact_io_manager", "tweet_source", "embedding_model"},
+    required_resource_keys={"model_store", "tweet_source", "embedding_model"},
     check_specs=check_specs(
         "cluster_labels",
         {
@@ -137,7 +137,7 @@ def cluster_labels(
     Tweets close to a seed of the category map (the team's own categories: a name and example phrases) get that
     seed's category; only the rest are clustered (core/seeds.py).
 
-    Categories that match the previously stored model keep their ids, so names from the category map
+    Categories that match the deployed model's keep their ids, so names from the category map
     (which win over generated ones) carry over across refits."""
     started = time.perf_counter()
     category_map = load_category_map(config.category_map)
@@ -179,7 +179,7 @@ def cluster_labels(
         model, category_map.seeds, seed_of, batch.vectors[issues], batch.tweet_ids[issues], tweets
     )
     model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
-    previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
+    previous = context.resources.model_store.previous_categories()
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
     names = [c.name for c in model.categories]
@@ -249,13 +249,15 @@ def classifier(
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
     category_model: CategoryModel,
+    model_store: ModelStoreResource,
 ):
     """Logistic regression on the embeddings, learning the categories of the cluster_labels model. Scored on a
     time-ordered holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human
     accuracy.
 
-    A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
-    previously stored classifier stays the one predictions use."""
+    The pair (categories, classifier) is kept in the model store as a new version. Below the macro-F1 floor the
+    blocking check fails: the run fails before `deployed_model`, the version stays in the store unpromoted and
+    the deployed pair keeps serving."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
@@ -272,21 +274,17 @@ def classifier(
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics.confusion_labels]
     macro_f1 = metrics.agreement_macro_f1
+    stored = model_store.open().add(category_model, model, run_id=context.run.run_id)
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
-        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1},
+        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1, "model_version": stored.version},
     )
-    yield check
-    if not check.passed:
-        raise dg.Failure(
-            description=f"holdout macro-F1 {macro_f1:.3f} is below the floor {config.min_macro_f1}: the model was "
-            "not stored and the previous classifier stays deployed",
-            metadata={"holdout_agreement_macro_f1": macro_f1},
-        )
-    yield dg.Output(
-        model,
+    return dg.MaterializeResult(
+        value=model,
+        check_results=[check],
         metadata={
+            "model_version": stored.version,
             "holdout_agreement_accuracy": metrics.agreement_accuracy,
             "holdout_agreement_macro_f1": metrics.agreement_macro_f1,
             "train_rows": metrics.train_rows,

@@ -10,8 +10,10 @@ from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
+from support_nlp.defs.assets.deployment import deployed_model
 from support_nlp.metadata import check_specs, fitted_days_label, preview_table, record_run_totals, share_markdown
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.resources import ModelStoreResource
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
 # A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
@@ -110,6 +112,7 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
 
 
 @dg.asset(
+    deps=[deployed_model],
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     retry_policy=io_retry_policy,
@@ -130,12 +133,15 @@ def predictions(
     config: PredictionsConfig,
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
-    classifier: ClassifierModel,
+    model_store: ModelStoreResource,
 ):
     """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
     confidence (`uncertain` below `min_confidence`: the "other" of inference); for every tweet its thread's
-    category. Tweets empty after cleaning are counted, not predicted."""
+    category. Tweets empty after cleaning are counted, not predicted. The classifier is the deployed one
+    (`deployed_model`)."""
     started = time.perf_counter()
+    deployed = model_store.deployed()
+    classifier = deployed.classifier
     by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
     add_daily_metadata(context, by_day, classifier)
     rows_in = sum(len(frame) for frame in clean_text.values())
@@ -146,6 +152,7 @@ def predictions(
             "rows_in": rows_in,
             "rows_predicted": rows_predicted,
             "rows_excluded_empty_text": rows_in - rows_predicted,
+            "model_version": deployed.version.version,
             "seconds": round(time.perf_counter() - started, 2),
         },
     )

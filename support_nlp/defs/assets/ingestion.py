@@ -189,12 +189,12 @@ def known_brands(context: dg.AssetExecutionContext, tweet_source: TweetSource):
     """The companies' handles (column `brand`): every author replying to customers anywhere in the source, so that
     clean_text tells the brand a tweet addresses from its other @mentions, whichever days a run cleans."""
     parsed = parse(context, tweet_source)
-    brands = pd.DataFrame({"brand": parsed.summary["brands"]})
+    brands = pd.DataFrame({"brand": list(parsed.summary.brands)})
     return dg.MaterializeResult(
         value=brands,
         metadata={
             "dagster/row_count": len(brands),
-            "source_fingerprint": parsed.summary["fingerprint"],
+            "source_fingerprint": parsed.summary.fingerprint,
             "brands": dg.MetadataValue.md(", ".join(brands["brand"])),
         },
         # Without any, clean_text takes a tweet's first non-numeric @mention as its brand, which may be a person.
