@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("adopt", help="store and deploy the pair stored before the model store existed")
     args = parser.parse_args(argv)
 
-    resource = build_resources()["model_store"]
+    resource = build_resources()["model_store"].process_config_and_initialize()
     store = resource.open()
     try:
         if args.command != "list":

@@ -65,7 +65,7 @@ def test_every_pair_is_kept_with_its_manifest_and_loads_whole(store, real_slice_
     assert [v.run_id for v in store.versions()] == runs
     assert first.categories == 4 and second.categories == 6
     assert first.macro_f1 == four_classifier.metrics.agreement_macro_f1
-    assert list(first.holdout["holdout_days"]) == [SLICE_DAYS[-1], SLICE_DAYS[-1]]
+    assert first.holdout["holdout_days"] == [SLICE_DAYS[-1], SLICE_DAYS[-1]]
     assert second.encoder == BUNDLED_MODEL_NAME
     assert store.trained_by(runs[1]) == second and store.trained_by(new_run_id()) is None
 

@@ -37,6 +37,11 @@ MANIFEST_FILE = "manifest.json"
 HOLDOUT_KEYS = ("agreement_macro_f1", "agreement_accuracy", "holdout_rows", "train_days", "holdout_days")
 
 
+def holdout_of(classifier: ClassifierModel) -> dict:
+    """The classifier's HOLDOUT_KEYS as the manifest's JSON holds them (a version reads the same stored or not)."""
+    return json.loads(json.dumps({key: getattr(classifier.metrics, key) for key in HOLDOUT_KEYS}))
+
+
 class ModelStoreError(LookupError):
     """A version that does not exist, nothing deployed, or nothing to roll back to; the message says which."""
 
@@ -89,7 +94,7 @@ class ModelStore:
             created=created.isoformat(),
             encoder=classifier.embedding_model,
             categories=categories.k,
-            holdout={key: value for key, value in classifier.metrics.to_json().items() if key in HOLDOUT_KEYS},
+            holdout=holdout_of(classifier),
         )
         folder = self.folder(stored.version)
         self.write(folder / CATEGORIES_FILE, artifact_to_bytes(categories))

@@ -152,12 +152,11 @@ def predictions(
             "rows_in": rows_in,
             "rows_predicted": rows_predicted,
             "rows_excluded_empty_text": rows_in - rows_predicted,
-            "model_version": deployed.version.version,
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
     return dg.MaterializeResult(
         value=by_day,
-        metadata={"min_confidence": config.min_confidence},
+        metadata={"min_confidence": config.min_confidence, "model_version": deployed.version.version},
         check_results=predictions_checks(config, clean_text, by_day, classifier),
     )
