@@ -8,7 +8,7 @@ import pandas as pd
 from support_nlp.core.quality import column_schema, schema_differences
 from support_nlp.core.twcs import SourceFormatError
 from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, split_by_day
-from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.partitions import daily_backfill_policy, daily_partitions, io_retry_policy
 from support_nlp.resources import TweetSource
 
 RAW_SCHEMA = {
@@ -94,7 +94,7 @@ def raw_tweets_checks(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     retry_policy=io_retry_policy,
     io_manager_key="table_io_manager",
     group_name="features",  # with the features it feeds: the features job is this group
