@@ -14,7 +14,7 @@ from upath import UPath
 
 from support_nlp.core import embedding_cache, twcs
 from support_nlp.core.embedding import embed_texts
-from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.embedding_cache import EmbeddingCache, text_key
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.text import clean_text
@@ -84,6 +84,34 @@ def test_runs_writing_the_embedding_cache_at_once_lose_no_vector(tmp_path, real_
 
 def test_runs_writing_the_embedding_cache_on_s3_at_once_lose_no_vector(s3_root, real_texts_and_vectors):
     cache_written_by_concurrent_writers(*s3_root, *real_texts_and_vectors)
+
+
+def test_a_lookup_racing_a_merge_finds_every_stored_vector(tmp_path, real_texts_and_vectors, monkeypatch):
+    """Deterministically, the interleaving the concurrent writers hit now and then: a reader lists a shard's segments,
+    another run merges them and removes them, then the reader reads what it listed."""
+    monkeypatch.setattr(embedding_cache, "COMPACT_AFTER_SEGMENTS", COMPACT_AFTER_SEGMENTS)
+    texts, vectors = real_texts_and_vectors
+    shard = text_key(texts[0]).hex()[0]
+    rows = [row for row, text in enumerate(texts) if text_key(text).hex()[0] == shard][: COMPACT_AFTER_SEGMENTS + 1]
+    writer = EmbeddingCache(tmp_path)
+    for row in rows[:-1]:
+        writer.store("model", [texts[row]], vectors[row : row + 1])
+    reader = EmbeddingCache(tmp_path)
+    list_segments, last = reader._list_segments, rows[-1]
+
+    def list_then_let_another_run_merge(encoder_id, listed_shard):
+        names = list_segments(encoder_id, listed_shard)
+        if texts[last] not in writer.lookup("model", [texts[last]]):
+            # One segment more than the threshold: the writer merges the shard and removes the parts just listed.
+            writer.store("model", [texts[last]], vectors[last : last + 1])
+            assert set(list_segments(encoder_id, listed_shard)).isdisjoint(names)
+        return names
+
+    monkeypatch.setattr(reader, "_list_segments", list_then_let_another_run_merge)
+    found = reader.lookup("model", [texts[row] for row in rows[:-1]])
+    assert list(found) == [texts[row] for row in rows[:-1]]
+    for row in rows[:-1]:
+        np.testing.assert_array_equal(found[texts[row]], vectors[row])
 
 
 def parse_in_a_container(source: str, cache_dir: str, start) -> dict:
