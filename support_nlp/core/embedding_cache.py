@@ -9,7 +9,9 @@ of different models or precisions never mix. A text's key is the SHA-256 of its 
 picks one of 16 shards. A segment holds `keys` (n x 32 bytes) and `vectors` (n x dim float32) and is never
 modified once written: `store` adds one new segment per shard it touches, written whole or not at all and named
 after its content, so concurrent writers cannot corrupt each other and a crash costs at most a later miss.
-A shard that has gathered more than COMPACT_AFTER_SEGMENTS segments is merged into one when next written.
+A shard that has gathered more than COMPACT_AFTER_SEGMENTS segments is merged into one when next written; the merged
+segment is written before its parts are removed, so runs writing and merging the same cache at once lose nothing
+(docs/scaling.md).
 
 A segment whose bytes do not decode, or whose content no longer matches the hash in its name, is a miss: it is
 reported, removed, and its texts are embedded and stored again. The cache is only a speed-up; it never stops a step.
