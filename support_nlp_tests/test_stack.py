@@ -312,9 +312,7 @@ def delete_prefix(s3: S3Server, prefix: str) -> None:
 
 @dataclass(frozen=True)
 class Backfill:
-    reference_run: dict
     reference: dict[tuple[str, str], pd.DataFrame]
-    backfill_id: str
     runs: list[dict]
     outputs: dict[tuple[str, str], pd.DataFrame]
 
@@ -342,7 +340,7 @@ def multi_run_backfill(live_stack, training_runs, artifacts) -> Backfill:
     backfill = graphql.wait_for_backfill(backfill_id, BACKFILL_TIMEOUT_S, processes)
     runs = graphql.runs_with_tag("dagster/backfill", backfill_id)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), (backfill, runs)
-    result = Backfill(reference_run, reference, backfill_id, runs, daily_outputs(live_stack.s3, days))
+    result = Backfill(reference, runs, daily_outputs(live_stack.s3, days))
     figures = {
         "runs": len(runs),
         "most_runs_at_once": most_runs_at_once(runs),
