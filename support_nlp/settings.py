@@ -80,6 +80,11 @@ ALERT_WEBHOOK = Variable(
     "URL the `alert_sensor` POSTs failed spike and emerging-topic checks to, as JSON (Slack/Teams incoming "
     "webhooks accept it)",
 )
+BACKFILL_DAYS_PER_RUN = Variable(
+    "SUPPORT_NLP_BACKFILL_DAYS_PER_RUN",
+    "unset (a backfill is one run)",
+    "split a backfill into runs of this many days, which the run queue starts side by side (docs/scaling.md)",
+)
 VARIABLES = (
     SOURCE,
     HOME,
@@ -93,6 +98,7 @@ VARIABLES = (
     LAST_DAY,
     LANDING,
     ALERT_WEBHOOK,
+    BACKFILL_DAYS_PER_RUN,
 )
 
 # twcs traffic is overwhelmingly Oct-Dec 2017; older stragglers are counted as outside the range.
@@ -116,12 +122,21 @@ class Settings:
     last_day: str | None  # None: open-ended, a new partition each day
     landing: str
     alert_webhook: str | None
+    backfill_days_per_run: int | None  # None: a backfill is one run
     environment: frozenset[str]  # the variables that were set
 
     def embedding_cache_in(self, storage: str) -> str | None:
         """The vector cache: where configured, else beside the artifacts in `storage`; None when turned off."""
         configured = self.embedding_cache or f"{storage.rstrip('/')}/embedding_cache"
         return None if configured == "off" else configured
+
+
+def whole_days(variable: Variable, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{variable.name} must be a whole number of days >= 1, not {value!r}")
+    return int(value)
 
 
 def read_settings(environ: Mapping[str, str] = os.environ) -> Settings:
@@ -147,6 +162,7 @@ def read_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         last_day=last_day,
         landing=get(LANDING) or str(home / "landing"),
         alert_webhook=get(ALERT_WEBHOOK),
+        backfill_days_per_run=whole_days(BACKFILL_DAYS_PER_RUN, get(BACKFILL_DAYS_PER_RUN)),
         environment=frozenset(variable.name for variable in VARIABLES if get(variable)),
     )
 

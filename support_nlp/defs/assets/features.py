@@ -20,7 +20,7 @@ from support_nlp.metadata import (
     share_markdown,
     split_by_day,
 )
-from support_nlp.partitions import daily_partitions, single_run_backfill
+from support_nlp.partitions import daily_backfill_policy, daily_partitions
 from support_nlp.resources import EmbeddingModel
 
 UNIT_NORM_TOLERANCE = 1e-3
@@ -69,7 +69,7 @@ def clean_text_checks(config: CleanTextConfig, cleaned: pd.DataFrame, raw_tweets
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     io_manager_key="table_io_manager",
     group_name="features",
     kinds={"pandas", "parquet"},
@@ -158,7 +158,7 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     io_manager_key="artifact_io_manager",
     group_name="features",
     kinds={"onnx", "numpy"},  # the CPU default: ONNX int8 (torch only on CUDA)

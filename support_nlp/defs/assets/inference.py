@@ -12,7 +12,7 @@ from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.quality import population_stability_index
 from support_nlp.defs.assets.deployment import deployed_model
 from support_nlp.metadata import check_specs, fitted_days_label, preview_table, record_run_totals, share_markdown
-from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.partitions import daily_backfill_policy, daily_partitions, io_retry_policy
 from support_nlp.resources import ModelStoreResource
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
@@ -114,7 +114,7 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
 @dg.asset(
     deps=[deployed_model],
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     retry_policy=io_retry_policy,
     io_manager_key="table_io_manager",
     group_name="inference",

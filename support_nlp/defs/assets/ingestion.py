@@ -15,7 +15,7 @@ from support_nlp.metadata import (
     record_run_totals,
     split_by_day,
 )
-from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.partitions import daily_backfill_policy, daily_partitions, io_retry_policy
 from support_nlp.resources import TweetSource
 
 RAW_SCHEMA = {
@@ -117,7 +117,7 @@ def raw_tweets_checks(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     retry_policy=io_retry_policy,
     op_tags=READS_SOURCE,
     io_manager_key="table_io_manager",
