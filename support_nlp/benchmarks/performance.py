@@ -239,7 +239,7 @@ def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: P
 
     source = write_corpus(variant, rows, *real, folder)
     inbound, _, summary = stage("parse", csv_rows(source), lambda: read_twcs(str(source)), PARSE_HOW)
-    cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary["brands"]))
+    cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary.brands))
     texts = cleaned["text_clean"].tolist()
     languages = stage("language", len(texts), lambda: detect_languages(texts))
     langdetect_sample = texts[: settings.langdetect_sample]
