@@ -172,6 +172,8 @@ def test_unknown_set_and_algorithm_are_rejected():
         ClusteringConfig(k=1)
     with pytest.raises(ValueError, match="shares"):
         ClusteringConfig(max_outlier_share=1.5)
+    with pytest.raises(ValueError, match="smoothing_neighbours = -1"):
+        ClusteringConfig(smoothing_neighbours=-1)
 
 
 def test_category_names_sharing_a_word_are_counted():

@@ -86,6 +86,8 @@ class ClusteringConfig:
             raise ValueError(f"the k range {self.k_min}..{self.k_max} must start at 2 or more and not end before it")
         if not 0 <= self.max_outlier_share < 1 or not 0 <= self.silhouette_tolerance < 1:
             raise ValueError("max_outlier_share and silhouette_tolerance are shares in [0, 1)")
+        if self.smoothing_neighbours < 0:
+            raise ValueError(f"smoothing_neighbours = {self.smoothing_neighbours}: 0 (off) or more neighbours")
 
 
 def _top_shares(values: pd.Series, n: int = 5) -> dict[str, float]:
