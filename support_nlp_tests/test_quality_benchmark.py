@@ -147,7 +147,8 @@ def test_command_prints_both_tables_and_reuses_cached_embeddings(tmp_path, capsy
     quality.main(arguments)
     first = capsys.readouterr().out
     assert "Clustering vs human labels" in first and "Classifier on a held-out fifth" in first
-    assert first.count("| twcs_topics |") == 6  # 4 clustering runs, 2 classifier trainings
+    clustering_runs = 2 * len(quality.METHODS)  # k = true and automatic
+    assert first.count("| twcs_topics |") == clustering_runs + 2  # and 2 classifier trainings
     assert len(list(tmp_path.glob("twcs_topics-all-MiniLM-L6-v2-*.npy"))) == 1
 
     def no_embedding(*args, **kwargs):
@@ -171,6 +172,8 @@ def test_unknown_set_and_algorithm_are_rejected():
         ClusteringConfig(k=1)
     with pytest.raises(ValueError, match="shares"):
         ClusteringConfig(max_outlier_share=1.5)
+    with pytest.raises(ValueError, match="smoothing_neighbours = -1"):
+        ClusteringConfig(smoothing_neighbours=-1)
 
 
 def test_category_names_sharing_a_word_are_counted():

@@ -30,6 +30,7 @@ from support_nlp.core.category_schema import ALL_LANGUAGES, Category, CategoryMo
 from support_nlp.core.language import UNDETERMINED
 from support_nlp.core.naming import name_categories
 from support_nlp.core.progress import ProgressCallback
+from support_nlp.core.refinement import smooth_by_neighbours
 
 REPRESENTATIVES_PER_CATEGORY = 5
 MIN_NEIGHBOURS = 5
@@ -71,6 +72,10 @@ class ClusteringConfig:
     max_outlier_share: float = 0.15
     # A language group (see fit_categories) with fewer distinct tweets than this is one category.
     min_group_rows: int = 40
+    # Neighbour smoothing (core/refinement.py): the partition is made on each embedding averaged with this many
+    # nearest neighbours (among at most `graph_sample` distinct rows); 0 turns it off. Chosen on the dev sets
+    # among 0, 5, 7, 10, 20 (7 was best on both; see docs/quality.md).
+    smoothing_neighbours: int = 7
 
     def __post_init__(self):
         if self.algorithm not in ("spectral", "kmeans"):
@@ -81,6 +86,8 @@ class ClusteringConfig:
             raise ValueError(f"the k range {self.k_min}..{self.k_max} must start at 2 or more and not end before it")
         if not 0 <= self.max_outlier_share < 1 or not 0 <= self.silhouette_tolerance < 1:
             raise ValueError("max_outlier_share and silhouette_tolerance are shares in [0, 1)")
+        if self.smoothing_neighbours < 0:
+            raise ValueError(f"smoothing_neighbours = {self.smoothing_neighbours}: 0 (off) or more neighbours")
 
 
 def _top_shares(values: pd.Series, n: int = 5) -> dict[str, float]:
@@ -276,15 +283,25 @@ def distinct_rows(tweets: pd.DataFrame) -> np.ndarray:
 
 
 def partition_group(
-    features: np.ndarray, vectors: np.ndarray, k: int | None, config: ClusteringConfig, report
+    features: np.ndarray,
+    vectors: np.ndarray,
+    smoothed: tuple[np.ndarray, np.ndarray],
+    k: int | None,
+    config: ClusteringConfig,
+    report,
 ) -> tuple[np.ndarray, list[dict]]:
-    """Centroids of one group's partition (k fixed, or chosen by silhouette) and the k curve."""
+    """Centroids of one group's partition of the `smoothed` (features, vectors), in the smoothed features, with k
+    fixed or chosen by silhouette on the tweets' own `features` and `vectors`; and the k curve.
+
+    Smoothed vectors form tight micro-categories whose silhouette keeps rising with k, so k is chosen on the
+    unsmoothed ones (on the dev sets the plateau rule then lands where it did before smoothing)."""
+    smoothed_features, smoothed_vectors = smoothed
     if len(features) < config.min_group_rows or k == 1:
-        return features.mean(axis=0, keepdims=True), []
+        return smoothed_features.mean(axis=0, keepdims=True), []
     curve = []
     if k is None:
         k, curve = choose_k(features, config, report, vectors)
-    return next(candidate_centroids(features, vectors, [k], config, kmeans_restarts=5)), curve
+    return next(candidate_centroids(smoothed_features, smoothed_vectors, [k], config, kmeans_restarts=5)), curve
 
 
 def similarity_to_category(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -326,6 +343,10 @@ def fit_categories(
     components = min(config.pca_components, vectors.shape[1], len(distinct))
     pca = PCA(n_components=components, random_state=config.seed).fit(vectors[distinct])
     features = pca.transform(vectors).astype(np.float32)
+    # Partitions are made on the smoothed vectors; k, centroids and "other" come from the tweets' own.
+    reference = unit_rows(vectors[distinct[graph_sample_rows(len(distinct), config)]])
+    cluster_vectors = smooth_by_neighbours(unit_rows(vectors), config.smoothing_neighbours, reference)
+    cluster_features = pca.transform(cluster_vectors).astype(np.float32) if config.smoothing_neighbours else features
     group_names, group_sizes = np.unique(groups[distinct], return_counts=True)
     by_size = group_names[np.argsort(-group_sizes, kind="stable")]
     labels = np.zeros(len(vectors), dtype=np.int32)
@@ -334,7 +355,12 @@ def fit_categories(
         in_group = np.flatnonzero(groups == group)
         fit_on = np.intersect1d(in_group, distinct)
         k = config.k if rows_per_category is None else max(1, round(len(fit_on) / rows_per_category))
-        group_centroids, group_curve = partition_group(features[fit_on], vectors[fit_on], k, config, report)
+        smoothed = (cluster_features[fit_on], cluster_vectors[fit_on])
+        group_centroids, group_curve = partition_group(features[fit_on], vectors[fit_on], smoothed, k, config, report)
+        _, smoothed_labels = assign_to_nearest(cluster_features[fit_on], group_centroids)
+        # Each category's centroid is its distinct members' own mean, and every tweet joins the nearest one, so
+        # labels, centroids and representatives agree in the projection that inference uses.
+        group_centroids = member_means(features[fit_on], smoothed_labels)
         group_centroids, group_labels = assign_to_nearest(features[in_group], group_centroids)
         labels[in_group] = group_labels + len(centroids)
         centroids += list(group_centroids)

@@ -65,6 +65,10 @@ THANKS_PATTERN = _words(
     r"fixed", r"solved", r"resolved", r"gracias", r"mil gracias", r"genial", r"perfecto", r"excelente",
     r"muy amables?", r"merci", r"danke", r"vielen dank", r"obrigad[oa]", r"grazie", r"bedankt", r"dank je",
     r"arigato", r"ありがとう\w*",
+    # Praise that opens a thread ("Shoutout to @ChipotleTweets for doing the $3 deal") states no issue either.
+    r"shout ?outs?", r"love (?:the|this|my|your|that|these|how)", r"(?:a )?blessing", r"the best", r"so good",
+    r"kudos", r"well done", r"delicious", r"yumm*y", r"happy (?:halloween|thanksgiving|holidays|new year)",
+    r"merry christmas",
 )  # fmt: skip
 DM_PATTERN = _words(
     r"(?:sent|send|sending|dm[’']?e?d|pm[’']?e?d|messaged|replied|responded)(?: (?:you|u|y[’']?all|it))?"
