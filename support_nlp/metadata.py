@@ -57,7 +57,7 @@ def record_run_totals(context: dg.AssetExecutionContext, totals: dict[str, int |
     asset = context.asset_key.to_user_string()
     readable = {key: f"{value:,}" for key, value in totals.items()}
     context.log.info(f"{asset} run totals: " + ", ".join(f"{key} {value}" for key, value in readable.items()))
-    context.instance.add_run_tags(context.run_id, {f"support_nlp/{asset}.{key}": v for key, v in readable.items()})
+    context.instance.add_run_tags(context.run.run_id, {f"support_nlp/{asset}.{key}": v for key, v in readable.items()})
 
 
 def check_specs(asset: str, checks: dict[str, str], blocking: tuple[str, ...] = ()) -> list[dg.AssetCheckSpec]:
