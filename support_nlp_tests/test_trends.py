@@ -15,14 +15,17 @@ from support_nlp.core.embedding import EmbeddingBatch, embed_texts
 from support_nlp.core.encoders import load_encoder
 from support_nlp.core.text import clean_frame
 from support_nlp.core.trends import (
+    ALL_TRAFFIC,
     UNCERTAIN_SHARE_RULE,
     VOLUME_SPIKE_RULE,
     brand_category_exceedances,
     by_day,
+    category_exceedances,
     daily_volume,
     every_day,
     exceedances,
     recent_days,
+    traffic_tide,
     uncertain_share_by_day,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
@@ -104,6 +107,25 @@ def test_a_burst_at_one_brand_is_a_brand_spike_though_its_category_total_is_not(
     assert not brand_before["spike"] and not total_before["spike"]
     assert brand_after["spike"] and brand_after["value"] > brand_after["threshold"] == brand_before["threshold"]
     assert not total_after["spike"] and total_after["value"] > total_before["value"]
+
+
+def test_a_day_when_all_traffic_rises_is_a_spike_of_all_traffic_and_of_the_categories_above_that_tide(real_tweets):
+    daily = by_day(daily_volume(real_tweets), "category_name", every_day("2017-10-01", "2017-12-03"))
+    tide = traffic_tide(daily)
+    surge = tide.idxmax()  # 2017-10-31 in the bundled sample: its busiest day by far
+    assert tide.min() == 1.0 and tide[surge] > 2
+    plain = exceedances(daily, VOLUME_SPIKE_RULE)
+    found = category_exceedances(daily).set_index(["day", "series"])
+    assert found.loc[(surge, ALL_TRAFFIC), "spike"]
+    on_surge = found.loc[surge].drop(index=ALL_TRAFFIC)
+    plain_on_surge = plain[plain["day"] == surge].set_index("series")
+    assert on_surge["spike"].sum() < plain_on_surge["spike"].sum()
+    rose_above_tide = on_surge["value"] > plain_on_surge["threshold"] * tide[surge]
+    assert (on_surge["spike"] == rose_above_tide).all()
+    # An ordinary day's tide is ~1: a burst at one category still spikes there, and all traffic does not.
+    burst = category_exceedances(by_day(daily_volume(with_synthetic_burst(real_tweets)), "category_name", daily.index))
+    burst = burst.set_index(["day", "series"])
+    assert burst.loc[(BURST_DAY, BURST_BRAND), "spike"] and not burst.loc[(BURST_DAY, ALL_TRAFFIC), "spike"]
 
 
 EMERGING_TOPIC_WORD = "battery"  # real tweets of the iOS 11 battery drain complaints

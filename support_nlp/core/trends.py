@@ -5,6 +5,9 @@ A day *spikes* when its value is above a robust baseline of the trailing days be
 being looked for, where a mean and standard deviation would be pulled up by them. The same rule applied to the
 daily share of uncertain predictions flags *emerging topics*: tweets the deployed categories do not describe.
 Spikes are judged per category and per brand and category: a burst at one brand can vanish in a category's total.
+A day when all traffic rises (a holiday, an outage everyone tweets about, a gap in the data before it) lifts every
+category with it: that is one spike, of all traffic, and a category spikes only when it rises above that tide
+(its threshold is scaled by the day's total over its baseline).
 
 An emerging topic can also be a new cluster among the uncertain tweets of the recent days: many distinct texts
 saying the same thing, none of which the deployed categories describe. The densest group is the neighbourhood of
@@ -35,6 +38,7 @@ class SpikeRule:
 VOLUME_SPIKE_RULE = SpikeRule()
 UNCERTAIN_SHARE_RULE = SpikeRule(min_spread=0.02, min_value=0.05)
 BRAND_SEPARATOR = " / "  # brands are Twitter handles: never contain it
+ALL_TRAFFIC = "all traffic"
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,17 @@ def every_day(first_day: str, last_day: str) -> list[str]:
     return pd.date_range(first_day, last_day, freq="D").strftime("%Y-%m-%d").tolist()
 
 
-def exceedances(series: pd.DataFrame, rule: SpikeRule) -> pd.DataFrame:
+def exceedances(series: pd.DataFrame, rule: SpikeRule, tide: pd.Series | None = None) -> pd.DataFrame:
     """For every day and column of `series` (days as index, in order): the value, its trailing baseline and
-    threshold, and whether it spikes. Days without `min_baseline_days` of history get no threshold."""
+    threshold, and whether it spikes. Days without `min_baseline_days` of history get no threshold. With `tide`
+    (see `traffic_tide`) each day's thresholds are multiplied by it."""
     history = series.shift(1).rolling(rule.baseline_days, min_periods=rule.min_baseline_days)
     median = history.median()
     mad = history.apply(lambda window: np.median(np.abs(window - np.median(window))), raw=True)
     spread = np.maximum(MAD_TO_SIGMA * mad, rule.min_spread)
     threshold = median + rule.threshold * spread
+    if tide is not None:
+        threshold = threshold.mul(tide, axis=0)
     frame = pd.DataFrame(
         {
             "value": series.stack(),
@@ -86,14 +93,32 @@ def exceedances(series: pd.DataFrame, rule: SpikeRule) -> pd.DataFrame:
     return frame.reset_index()
 
 
+def traffic_tide(daily: pd.DataFrame, rule: SpikeRule = VOLUME_SPIKE_RULE) -> pd.Series:
+    """Per day, the total of `daily`'s columns over the median total of the trailing days, at least 1 (1 where
+    there is no baseline yet): how far all traffic rose."""
+    total = daily.sum(axis=1)
+    baseline = total.shift(1).rolling(rule.baseline_days, min_periods=rule.min_baseline_days).median()
+    return (total / baseline.where(baseline > 0)).fillna(1.0).clip(lower=1.0)
+
+
+def category_exceedances(daily: pd.DataFrame, rule: SpikeRule = VOLUME_SPIKE_RULE) -> pd.DataFrame:
+    """`exceedances` of all traffic (the series ALL_TRAFFIC) and of each category above the day's tide."""
+    total = daily.sum(axis=1).to_frame(ALL_TRAFFIC)
+    return pd.concat([exceedances(total, rule), exceedances(daily, rule, traffic_tide(daily, rule))], ignore_index=True)
+
+
 def brand_category_exceedances(
-    volume: pd.DataFrame, days: list[str], excluded_categories: list[str], rule: SpikeRule = VOLUME_SPIKE_RULE
+    volume: pd.DataFrame,
+    days: list[str],
+    excluded_categories: list[str],
+    rule: SpikeRule = VOLUME_SPIKE_RULE,
+    tide: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """`exceedances` of every brand's tweets per category (columns `brand` and `category` added). A pair that
-    never reaches `rule.min_value` tweets on a day cannot spike, so it is not judged."""
+    """`exceedances` of every brand's tweets per category (columns `brand` and `category` added), above `tide`
+    when given. A pair that never reaches `rule.min_value` tweets on a day cannot spike, so it is not judged."""
     judged = volume[~volume["category_name"].isin(excluded_categories)]
     daily = by_day(judged.assign(pair=judged["brand"] + BRAND_SEPARATOR + judged["category_name"]), "pair", days)
-    found = exceedances(daily.loc[:, daily.max() >= rule.min_value], rule)
+    found = exceedances(daily.loc[:, daily.max() >= rule.min_value], rule, tide)
     brand_and_category = found["series"].str.split(BRAND_SEPARATOR, n=1, expand=True)
     return found.assign(brand=brand_and_category[0], category=brand_and_category[1]).drop(columns="series")
 

@@ -10,16 +10,17 @@ from support_nlp.core.conversation import ISSUE
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
-    VOLUME_SPIKE_RULE,
     EmergingClusterRule,
     brand_category_exceedances,
     by_day,
+    category_exceedances,
     daily_volume,
     densest_group,
     every_day,
     exceedances,
     recent_days,
     top_movers,
+    traffic_tide,
     uncertain_share_by_day,
 )
 from support_nlp.metadata import check_specs, concat_days
@@ -114,8 +115,8 @@ def emerging_cluster_check(group: pd.DataFrame, uncertain_texts: int, day: str, 
     check_specs=check_specs(
         "category_trends",
         {
-            VOLUME_SPIKE_CHECK: "No category's tweets on the judged day exceed median + 3 scaled MADs of the "
-            "28 days before it (WARN).",
+            VOLUME_SPIKE_CHECK: "Neither all traffic nor a category on the judged day exceeds median + 3 scaled "
+            "MADs of the 28 days before it; a category's threshold rises with the day's total traffic (WARN).",
             BRAND_SPIKE_CHECK: "No brand's tweets in a category on the judged day exceed median + 3 scaled MADs "
             "of the 28 days before it (WARN).",
             EMERGING_TOPIC_CHECK: "The uncertain share on the judged day does not exceed median + 3 scaled MADs "
@@ -143,11 +144,14 @@ def category_trends(
     judged_day = config.judged_day or volume["day"].max()
     daily = by_day(volume, "category_name", days)
     not_categories = [UNCERTAIN_NAME, CONVERSATION_ONLY]
-    category_spikes = exceedances(daily.drop(columns=not_categories, errors="ignore"), VOLUME_SPIKE_RULE)
+    judged_daily = daily.drop(columns=not_categories, errors="ignore")
+    category_spikes = category_exceedances(judged_daily)
     uncertain = exceedances(uncertain_share_by_day(predicted, UNCERTAIN_NAME, days), UNCERTAIN_SHARE_RULE)
     spikes = category_spikes[category_spikes["spike"]]
     judged_spikes = spikes[spikes["day"] == judged_day]
-    brand_spikes = brand_category_exceedances(volume, days, not_categories).query("spike")
+    brand_spikes = brand_category_exceedances(volume, days, not_categories, tide=traffic_tide(judged_daily)).query(
+        "spike"
+    )
     judged_brand_spikes = brand_spikes[brand_spikes["day"] == judged_day]
     group, uncertain_texts = emerging_cluster(predicted, embeddings, judged_day, EMERGING_CLUSTER_RULE)
     judged_uncertain = uncertain[uncertain["day"] == judged_day].iloc[0]
