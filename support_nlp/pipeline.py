@@ -203,7 +203,15 @@ def summary(result: PipelineResult) -> str:
     for c in categories.by_size():
         keyphrases = ", ".join(phrase for phrase, _ in c.keywords[:5])
         language = f"[{c.language_group}] " if c.language_group not in ("en", ALL_LANGUAGES) else ""
-        lines.append(f"  [{c.id:>2}] {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})")
+        origin = "seed" if c.seed else "new"
+        lines.append(
+            f"  [{c.id:>2}] {origin:<4} {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})"
+        )
+    seeds = sum(1 for c in categories.categories if c.seed)
+    lines.append(
+        f"  {seeds} of the categories are the team's seeds (category map), {categories.k - seeds} are new: the report "
+        "lists these as suggested categories."
+    )
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"
@@ -212,7 +220,8 @@ def summary(result: PipelineResult) -> str:
         f" on {m.holdout_rows:,} held-out tweets",
         f"\nPredictions: {result.rows_predicted:,} tweets, {result.first_day}..{result.last_day},"
         f" written under {result.predictions_path}",
-        "\nDays on which a category spiked (tweets above median + 3 scaled MADs of the 28 days before):",
+        "\nDays on which all traffic or a category spiked (tweets above median + 3 scaled MADs of the 28 days before;"
+        " a category's threshold rises with the day's total traffic):",
         result.spikes,
         "Warnings on the newest day: " + (", ".join(result.failed_checks) or "none"),
         f"\nThe category report: {result.report_path}",
