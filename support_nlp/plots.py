@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from support_nlp.core.category_schema import KCandidate  # noqa: E402
+
 
 def figure_png(fig) -> bytes:
     buffer = io.BytesIO()
@@ -30,9 +32,9 @@ def figure_markdown(fig, alt: str) -> str:
     return png_markdown(figure_png(fig), alt)
 
 
-def k_curve_markdown(curve: list[dict], chosen_k: int) -> str:
+def k_curve_markdown(curve: tuple[KCandidate, ...], chosen_k: int) -> str:
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.plot([p["k"] for p in curve], [p["silhouette"] for p in curve], marker="o")
+    ax.plot([p.k for p in curve], [p.silhouette for p in curve], marker="o")
     ax.axvline(chosen_k, color="tab:red", linestyle="--", label=f"chosen k={chosen_k}")
     ax.set(xlabel="k (categories)", ylabel="silhouette (sample)", title="Choosing k")
     ax.legend()

@@ -68,13 +68,13 @@ def test_fit_is_reproducible_with_a_fixed_seed(training_set, searched):
 
 
 def test_k_is_the_start_of_the_silhouette_plateau(searched):
-    assert [point["k"] for point in searched.k_curve] == [4, 6, 8, 10]
+    assert [point.k for point in searched.k_curve] == [4, 6, 8, 10]
     assert SEARCH.k_min <= searched.k <= SEARCH.k_max
-    best = max(point["silhouette"] for point in searched.k_curve)
+    best = max(point.silhouette for point in searched.k_curve)
     floor = best * (1 - SEARCH.silhouette_tolerance)
-    within = [point["k"] for point in searched.k_curve if point["silhouette"] >= floor]
+    within = [point.k for point in searched.k_curve if point.silhouette >= floor]
     assert searched.k == min(within)
-    assert all(-1.0 <= point["silhouette"] <= 1.0 and point["inertia"] > 0 for point in searched.k_curve)
+    assert all(-1.0 <= point.silhouette <= 1.0 and point.inertia > 0 for point in searched.k_curve)
     assert -1.0 <= searched.silhouette <= 1.0
     assert len(np.unique(searched.labels)) == searched.k
 
@@ -82,7 +82,7 @@ def test_k_is_the_start_of_the_silhouette_plateau(searched):
 def test_fixed_k_is_respected(training_set):
     tweets, vectors = training_set
     model = fit_categories(vectors, tweets["tweet_id"].to_numpy(), tweets, ClusteringConfig(k=5, max_outlier_share=0))
-    assert model.k == 5 and model.k_curve == []
+    assert model.k == 5 and model.k_curve == ()
     assert sorted(np.unique(model.labels)) == [0, 1, 2, 3, 4]
     assert len(model.categories) == 5
 

@@ -26,7 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import spectral_embedding
 from sklearn.metrics import silhouette_score
 
-from support_nlp.core.category_schema import ALL_LANGUAGES, Category, CategoryModel
+from support_nlp.core.category_schema import ALL_LANGUAGES, Category, CategoryModel, KCandidate
 from support_nlp.core.language import UNDETERMINED
 from support_nlp.core.naming import name_categories
 from support_nlp.core.progress import ProgressCallback
@@ -207,12 +207,12 @@ def choose_k(
         centroids, labels = assign_to_nearest(features, centroids)
         score = sampled_silhouette(features, labels, config)
         inertia = float(((features - centroids[labels]) ** 2).sum())
-        curve.append({"k": k, "silhouette": round(score, 4), "inertia": round(inertia, 2)})
+        curve.append(KCandidate(k=k, silhouette=round(score, 4), inertia=round(inertia, 2)))
         if report:
             report(f"choose k: k={k} silhouette={score:.4f}")
-    best = max(point["silhouette"] for point in curve)
+    best = max(point.silhouette for point in curve)
     floor = best - config.silhouette_tolerance * abs(best)
-    return next(point["k"] for point in curve if point["silhouette"] >= floor), curve
+    return next(point.k for point in curve if point.silhouette >= floor), curve
 
 
 def describe_categories(
@@ -289,7 +289,7 @@ def partition_group(
     k: int | None,
     config: ClusteringConfig,
     report,
-) -> tuple[np.ndarray, list[dict]]:
+) -> tuple[np.ndarray, list[KCandidate]]:
     """Centroids of one group's partition of the `smoothed` (features, vectors), in the smoothed features, with k
     fixed or chosen by silhouette on the tweets' own `features` and `vectors`; and the k curve.
 
@@ -383,7 +383,7 @@ def fit_categories(
         labels=member_labels,
         categories=tuple(categories),
         outlier_ids=np.asarray(tweet_ids, dtype=np.int64)[outliers],
-        k_curve=curve,
+        k_curve=tuple(curve),
         silhouette=round(silhouette, 4),
         embedding_model=embedding_model,
     )

@@ -49,6 +49,18 @@ class Category:
 
 
 @dataclass(frozen=True)
+class KCandidate:
+    """One point of the curve k was chosen from: a candidate k and the partition's scores."""
+
+    k: int
+    silhouette: float  # on a fixed sample of the tweets
+    inertia: float  # sum of squared distances to the nearest centroid
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class CategoryModel:
     """A fitted categorisation: projection, centroids, per-category descriptions and per-tweet assignments.
 
@@ -61,7 +73,7 @@ class CategoryModel:
     labels: np.ndarray
     categories: tuple[Category, ...]
     outlier_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    k_curve: list[dict] = field(default_factory=list)
+    k_curve: tuple[KCandidate, ...] = ()  # empty when k was fixed
     silhouette: float = float("nan")
     embedding_model: str = ""
     # Share of each message kind (core/conversation.py) among all the tweets the categories were trained from.
@@ -93,7 +105,7 @@ class CategoryModel:
         }
         meta = {
             "categories": [c.to_json() for c in self.categories],
-            "k_curve": self.k_curve,
+            "k_curve": [point.to_json() for point in self.k_curve],
             "silhouette": self.silhouette,
             "embedding_model": self.embedding_model,
             "message_kinds": self.message_kinds,
@@ -103,7 +115,8 @@ class CategoryModel:
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> CategoryModel:
         categories = tuple(Category.from_json(c) for c in meta["categories"])
-        return cls(**arrays, **{**meta, "categories": categories})
+        k_curve = tuple(KCandidate(**point) for point in meta.get("k_curve", []))
+        return cls(**arrays, **{**meta, "categories": categories, "k_curve": k_curve})
 
     def assignments(self) -> pd.DataFrame:
         return pd.DataFrame({"tweet_id": self.tweet_ids, "category_id": self.labels})
