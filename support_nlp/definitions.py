@@ -8,6 +8,8 @@ Configuration comes from the environment so that the same code runs on a laptop 
 - SUPPORT_NLP_EMBEDDING_BACKEND: auto (default: ONNX int8 on CPU, fp16 torch on CUDA), torch or onnx
 - SUPPORT_NLP_EMBEDDING_CACHE: content-addressed vector cache, folder or s3:// (default: <storage>/embedding_cache;
   "off" disables it)
+- SUPPORT_NLP_INFERENCE: how predictions label tweets: transformer (default: the deployed classifier on every
+  tweet's transformer vector) or cascade (the static student, unsure tweets escalated to the transformer)
 - SUPPORT_NLP_LAST_DAY: the last daily partition (default: 2017-12-03 for the bundled sample, none for another source)
 - SUPPORT_NLP_ALERT_WEBHOOK: URL the alert sensor POSTs failed spike / emerging-topic checks to (unset: no alerts)
 - SUPPORT_NLP_LANDING: where day files twcs-YYYY-MM-DD.csv(.gz) land, folder or s3:// (default: .support_nlp/landing)
@@ -18,7 +20,7 @@ import os
 import dagster as dg
 from upath import UPath
 
-from support_nlp.assets import categories, features, inference, ingestion, report, trends
+from support_nlp.assets import cascade_inference, categories, features, inference, ingestion, report, trends
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.storage import s3_storage_options
 from support_nlp.core.twcs import BUNDLED_SAMPLE
@@ -31,7 +33,7 @@ from support_nlp.jobs import (
     trends_job,
     trends_schedule,
 )
-from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, ReportStore, TweetSource
+from support_nlp.resources import DEFAULT_HOME, EmbeddingModel, ReportStore, TweetSource, inference_path
 from support_nlp.sensors import build_alert_sensor, build_drift_retrain_sensor, build_landing_sensor
 
 
@@ -72,8 +74,9 @@ def landing_area() -> UPath:
 
 
 def build_definitions(resources: dict) -> dg.Definitions:
+    predictions_module = cascade_inference if inference_path() == "cascade" else inference
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([ingestion, features, categories, inference, report, trends]),
+        assets=dg.load_assets_from_modules([ingestion, features, categories, predictions_module, report, trends]),
         jobs=[features_job, training_job, daily_inference_job, trends_job],
         schedules=[daily_inference_schedule, trends_schedule],
         sensors=[build_landing_sensor(landing_area()), build_drift_retrain_sensor(), build_alert_sensor()],

@@ -3,9 +3,21 @@
 import dagster as dg
 
 from support_nlp.assets.categories import classifier, cluster_labels
+from support_nlp.assets.features import embeddings
 from support_nlp.assets.inference import predictions
 from support_nlp.assets.report import category_report
 from support_nlp.assets.trends import category_trends
+from support_nlp.resources import inference_path
+
+
+def daily_inference_selection(inference: str) -> dg.AssetSelection:
+    """The features group and predictions; under the cascade without `embeddings`: predictions then embed only the
+    tweets the student is unsure of with the transformer (training still reads the features job's embeddings)."""
+    features = dg.AssetSelection.groups("features")
+    if inference == "cascade":
+        features -= dg.AssetSelection.assets(embeddings)
+    return features | dg.AssetSelection.assets(predictions)
+
 
 features_job = dg.define_asset_job(
     "features",
@@ -19,7 +31,7 @@ training_job = dg.define_asset_job(
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
-    selection=dg.AssetSelection.groups("features") | dg.AssetSelection.assets(predictions),
+    selection=daily_inference_selection(inference_path()),
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
 trends_job = dg.define_asset_job(

@@ -10,14 +10,28 @@ import numpy as np
 from pydantic import PrivateAttr
 from upath import UPath
 
+from support_nlp.core.cascade import Cascade, default_cascade_texts, load_cascade
+from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
+from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import is_local, s3_storage_options, storage_errors, write_atomically
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 
 DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
+INFERENCE_PATHS = ("transformer", "cascade")
+
+
+def inference_path(environ=os.environ) -> str:
+    """SUPPORT_NLP_INFERENCE: how `predictions` labels tweets. "transformer": from every tweet's transformer vector
+    (the `embeddings` asset); "cascade": from the static student, unsure tweets escalated to the transformer, and
+    the daily run skips embedding every tweet with the transformer."""
+    path = environ.get("SUPPORT_NLP_INFERENCE", "transformer")
+    if path not in INFERENCE_PATHS:
+        raise ValueError(f"SUPPORT_NLP_INFERENCE={path!r}: choose one of {INFERENCE_PATHS}")
+    return path
 
 
 class TweetSource(dg.ConfigurableResource):
@@ -67,6 +81,16 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         return embed_texts(texts, self.encoder(), progress, self._cache)
+
+    @property
+    def vector_cache(self) -> EmbeddingCache | None:
+        return self._cache
+
+    def cascade(self, classifier: ClassifierModel) -> Cascade:
+        """The student-then-transformer cascade for `classifier`, built beside the ONNX export on first use."""
+        fit_texts, calibration_texts = default_cascade_texts()
+        root = Path(self.export_dir) if self.export_dir else default_student_root()
+        return load_cascade(self.encoder(), classifier, fit_texts, calibration_texts, root, teacher_cache=self._cache)
 
 
 class ReportStore(dg.ConfigurableResource):

@@ -111,7 +111,8 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
         context.add_asset_metadata(describe_predictions(frame, day, fitted_days), partition_key=day)
 
 
-@dg.asset(
+# Shared by the cascade's `predictions` (assets/cascade_inference.py): one asset key, two ways to label.
+PREDICTIONS_ASSET = dict(
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
     retry_policy=io_retry_policy,
@@ -127,6 +128,21 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
         },
     ),
 )
+
+
+def run_metadata(config: PredictionsConfig, clean_text: dict, by_day: dict, started: float) -> dict:
+    rows_in = sum(len(frame) for frame in clean_text.values())
+    rows_predicted = sum(len(frame) for frame in by_day.values())
+    return {
+        "run_rows_in": rows_in,
+        "run_rows_predicted": rows_predicted,
+        "run_rows_excluded_empty_text": rows_in - rows_predicted,
+        "min_confidence": config.min_confidence,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+@dg.asset(**PREDICTIONS_ASSET)
 def predictions(
     context: dg.AssetExecutionContext,
     config: PredictionsConfig,
@@ -140,16 +156,8 @@ def predictions(
     started = time.perf_counter()
     by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
     add_daily_metadata(context, by_day, classifier)
-    rows_in = sum(len(frame) for frame in clean_text.values())
-    rows_predicted = sum(len(frame) for frame in by_day.values())
     return dg.MaterializeResult(
         value=by_day,
-        metadata={
-            "run_rows_in": rows_in,
-            "run_rows_predicted": rows_predicted,
-            "run_rows_excluded_empty_text": rows_in - rows_predicted,
-            "min_confidence": config.min_confidence,
-            "seconds": round(time.perf_counter() - started, 2),
-        },
+        metadata=run_metadata(config, clean_text, by_day, started),
         check_results=predictions_checks(config, clean_text, by_day, classifier),
     )

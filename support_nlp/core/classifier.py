@@ -176,12 +176,24 @@ def train_classifier(
     metrics["category_shares"] = {
         names[str(c)]: round(n / counts.sum(), 6) for c, n in zip(classes, counts, strict=True)
     }
+    return fit_classifier(vectors, labels, names, embedding_model, config, metrics)
+
+
+def fit_classifier(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    category_names: dict[str, str],
+    embedding_model: str,
+    config: ClassifierConfig = ClassifierConfig(),
+    metrics: dict | None = None,
+) -> ClassifierModel:
+    """The model fitted on all rows (up to `config.max_fit_rows`), without a holdout evaluation."""
     final = _fit(vectors, labels, config)
     return ClassifierModel(
         coef=final.coef_.astype(np.float32),
         intercept=final.intercept_.astype(np.float32),
         classes=final.classes_.astype(np.int32),
-        category_names=names,
+        category_names=category_names,
         embedding_model=embedding_model,
-        metrics=metrics,
+        metrics=metrics or {},
     )

@@ -63,13 +63,18 @@ def fit_digest(fit_texts: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED) -> list[str]:
-    """A seeded sample of the distinct cleaned inbound tweets of the bundled real twcs sample."""
+def bundled_distinct_inbound() -> list[str]:
+    """The distinct non-empty cleaned inbound tweets of the bundled real twcs sample, sorted."""
     from support_nlp.core.text import clean_text
     from support_nlp.core.twcs import BUNDLED_SAMPLE
 
     sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "text"])
-    cleaned = sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
+    return sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
+
+
+def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED) -> list[str]:
+    """A seeded sample of the distinct cleaned inbound tweets of the bundled real twcs sample."""
+    cleaned = bundled_distinct_inbound()
     chosen = np.random.default_rng(seed).choice(len(cleaned), size=min(rows, len(cleaned)), replace=False)
     return [cleaned[row] for row in np.sort(chosen)]
 
