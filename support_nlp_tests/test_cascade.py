@@ -1,13 +1,31 @@
 """The cascade: every text labelled from the static student, the unsure ones by the transformer; on real tweets."""
 
+from dataclasses import replace
+
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 
-from support_nlp.core.cascade import ESCALATE_EVERYTHING, Cascade, calibrate_cascade, choose_escalation_threshold
-from support_nlp.core.classifier import train_classifier
+from support_nlp.assets import cascade_inference
+from support_nlp.assets.cascade_inference import escalated_shares
+from support_nlp.assets.inference import PredictionsConfig
+from support_nlp.core.cascade import (
+    ESCALATE_EVERYTHING,
+    Cascade,
+    calibrate_cascade,
+    choose_escalation_threshold,
+    classifier_fingerprint,
+    load_cascade,
+)
+from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
+from support_nlp.core.text import clean_frame
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
+from support_nlp.definitions import build_definitions, build_resources
+from support_nlp.jobs import daily_inference_selection
+from support_nlp.resources import inference_path
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
 CATEGORIES = 8
@@ -83,3 +101,90 @@ def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweet
     # Calibrated for 97 % on other tweets; the floor leaves room for a different sample and CPU.
     assert agreement >= 0.85
     assert labels.escalated_share < 1.0
+
+
+@pytest.fixture(scope="module")
+def product_cascade(student, teacher_classifier, splits, tmp_path_factory):
+    """The product's cascade (`load_cascade`) for the tests' classifier, the student fitted on the training texts."""
+    training, calibration, _ = splits
+    root = tmp_path_factory.mktemp("cascade")
+    return root, load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
+
+
+def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets(
+    product_cascade, teacher_classifier, splits
+):
+    _, cascade = product_cascade
+    evaluation = splits[2]
+    labels = cascade.label(evaluation)
+    reference = teacher_classifier.predict(embed_texts(evaluation, teacher()), 0.0)
+    agreement = (labels.predictions["category_id"].to_numpy() == reference["category_id"].to_numpy()).mean()
+    # Calibrated for 97 % on 400 other tweets; the floor leaves room for a different sample and CPU.
+    assert agreement >= 0.9
+    assert 0.0 < labels.escalated_share < 1.0
+
+
+def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teacher_classifier, splits):
+    root, cascade = product_cascade
+    training, calibration, _ = splits
+    folders = sorted(root.glob("*-cascade-*"))
+    assert len(folders) == 1
+    again = load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
+    assert sorted(root.glob("*-cascade-*")) == folders
+    assert again.escalate_below == cascade.escalate_below
+    np.testing.assert_array_equal(again.student_classifier.coef, cascade.student_classifier.coef)
+    assert classifier_fingerprint(again.teacher_classifier) == classifier_fingerprint(teacher_classifier)
+
+
+def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
+    training, calibration, _ = splits
+    other = replace(teacher_classifier, embedding_model="all-MiniLM-L6-v2|torch-fp32")
+    with pytest.raises(ValueError, match="torch-fp32"):
+        load_cascade(teacher(), other, training["text"].tolist(), calibration, tmp_path)
+
+
+def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade, bundled_sample):
+    _, cascade = product_cascade
+    inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
+    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    days = {day: tweets[tweets["day"] == day].reset_index(drop=True) for day in ("2017-11-06", "2017-11-07")}
+    context = dg.build_asset_context(partition_key_range=dg.PartitionKeyRange("2017-11-06", "2017-11-07"))
+    result = cascade_inference.predictions(
+        context, PredictionsConfig(), days, cascade.teacher_classifier, GivenCascade(cascade)
+    )
+    for day, frame in days.items():
+        predicted = result.value[day]
+        assert len(predicted) == int((~frame["is_empty"]).sum())
+        assert predicted["escalated"].any() and not predicted["escalated"].all()
+        assert escalated_shares(result.value)[day] == pytest.approx(predicted["escalated"].mean(), abs=1e-4)
+    assert result.metadata["run_rows_escalated"] == sum(int(f["escalated"].sum()) for f in result.value.values())
+
+
+class GivenCascade:
+    """Stands in for the embedding model resource with the tests' cascade, instead of the product's default fit
+    (building that student takes minutes of transformer time); the tweets and models are real."""
+
+    vector_cache = None
+
+    def __init__(self, cascade: Cascade):
+        self.given = cascade
+
+    def cascade(self, classifier: ClassifierModel) -> Cascade:
+        return self.given
+
+
+@pytest.mark.parametrize("inference", ["transformer", "cascade"])
+def test_the_inference_setting_switches_the_predictions_path(inference, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPPORT_NLP_INFERENCE", inference)
+    defs = build_definitions(build_resources(storage=str(tmp_path / "storage"), cache_dir=str(tmp_path / "cache")))
+    graph = defs.resolve_asset_graph()
+    reads_embeddings = dg.AssetKey("embeddings") in graph.get(dg.AssetKey("predictions")).parent_keys
+    daily = daily_inference_selection(inference).resolve(graph)
+    assert reads_embeddings == (inference == "transformer")
+    assert (dg.AssetKey("embeddings") in daily) == (inference == "transformer")
+    assert {dg.AssetKey("clean_text"), dg.AssetKey("predictions")} <= daily
+
+
+def test_an_unknown_inference_setting_is_refused():
+    with pytest.raises(ValueError, match="SUPPORT_NLP_INFERENCE='fast'"):
+        inference_path({"SUPPORT_NLP_INFERENCE": "fast"})

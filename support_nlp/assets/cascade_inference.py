@@ -31,6 +31,10 @@ def cascade_day(tweets: pd.DataFrame, cascade: Cascade, min_confidence: float, e
     return pd.concat([eligible[PREDICTION_COLUMNS], labels.predictions], axis=1)
 
 
+def escalated_shares(by_day: dict[str, pd.DataFrame]) -> dict[str, float]:
+    return {day: round(float(frame["escalated"].mean()), 4) if len(frame) else 0.0 for day, frame in by_day.items()}
+
+
 @dg.asset(**PREDICTIONS_ASSET)
 def predictions(
     context: dg.AssetExecutionContext,
@@ -52,8 +56,7 @@ def predictions(
         for day, tweets in clean_text.items()
     }
     add_daily_metadata(context, by_day, classifier)
-    for day, frame in by_day.items():
-        share = round(float(frame["escalated"].mean()), 4) if len(frame) else 0.0
+    for day, share in escalated_shares(by_day).items():
         context.add_asset_metadata({"escalated_share": share}, partition_key=day)
     escalated = sum(int(frame["escalated"].sum()) for frame in by_day.values())
     return dg.MaterializeResult(
