@@ -21,6 +21,7 @@ from support_nlp.core.cascade import (
 )
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
+from support_nlp.core.language import detect_languages
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 from support_nlp.definitions import build_definitions, build_resources
@@ -147,6 +148,7 @@ def test_cascade_predictions_report_the_escalated_share_of_each_day(product_casc
     _, cascade = product_cascade
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
     tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets["language"] = detect_languages(tweets["text_clean"].tolist())
     days = {day: tweets[tweets["day"] == day].reset_index(drop=True) for day in ("2017-11-06", "2017-11-07")}
     context = dg.build_asset_context(partition_key_range=dg.PartitionKeyRange("2017-11-06", "2017-11-07"))
     result = cascade_inference.predictions(
