@@ -9,8 +9,6 @@ import pytest
 from sklearn.cluster import KMeans
 
 from support_nlp.assets import cascade_inference
-from support_nlp.assets.cascade_inference import escalated_shares
-from support_nlp.assets.inference import PredictionsConfig
 from support_nlp.core.cascade import (
     ESCALATE_EVERYTHING,
     Cascade,
@@ -21,11 +19,13 @@ from support_nlp.core.cascade import (
 )
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.language import detect_languages
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.jobs import daily_inference_selection
+from support_nlp.partitions import daily_partitions
 from support_nlp.resources import inference_path
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
@@ -105,10 +105,11 @@ def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweet
 
 
 @pytest.fixture(scope="module")
-def product_cascade(student, teacher_classifier, splits, tmp_path_factory):
-    """The product's cascade (`load_cascade`) for the tests' classifier, the student fitted on the training texts."""
+def product_cascade(student, teacher_classifier, splits):
+    """The product's cascade (`load_cascade`) for the tests' classifier, kept beside the tests' student (built by
+    the first run, read back by later ones)."""
     training, calibration, _ = splits
-    root = tmp_path_factory.mktemp("cascade")
+    root = default_student_root()
     return root, load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
 
 
@@ -129,12 +130,12 @@ def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teach
     root, cascade = product_cascade
     training, calibration, _ = splits
     folders = sorted(root.glob("*-cascade-*"))
-    assert len(folders) == 1
     again = load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
     assert sorted(root.glob("*-cascade-*")) == folders
     assert again.escalate_below == cascade.escalate_below
     np.testing.assert_array_equal(again.student_classifier.coef, cascade.student_classifier.coef)
-    assert classifier_fingerprint(again.teacher_classifier) == classifier_fingerprint(teacher_classifier)
+    retrained = replace(teacher_classifier, intercept=teacher_classifier.intercept + np.float32(0.1))
+    assert classifier_fingerprint(retrained) != classifier_fingerprint(teacher_classifier)
 
 
 def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
@@ -144,22 +145,39 @@ def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_cla
         load_cascade(teacher(), other, training["text"].tolist(), calibration, tmp_path)
 
 
-def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade, bundled_sample):
+def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade):
     _, cascade = product_cascade
+    day = "2017-11-06"
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = clean_frame(inbound[inbound["day"] == day].reset_index(drop=True), frozenset(summary["brands"]))
     tweets["language"] = detect_languages(tweets["text_clean"].tolist())
-    days = {day: tweets[tweets["day"] == day].reset_index(drop=True) for day in ("2017-11-06", "2017-11-07")}
-    context = dg.build_asset_context(partition_key_range=dg.PartitionKeyRange("2017-11-06", "2017-11-07"))
-    result = cascade_inference.predictions(
-        context, PredictionsConfig(), days, cascade.teacher_classifier, GivenCascade(cascade)
+
+    @dg.asset(key="clean_text", partitions_def=daily_partitions)
+    def real_clean_text():
+        return {day: tweets}
+
+    @dg.asset(key="classifier")
+    def trained_classifier():
+        return cascade.teacher_classifier
+
+    result = dg.materialize(
+        [real_clean_text, trained_classifier, cascade_inference.predictions],
+        partition_key=day,
+        resources={
+            "io_manager": dg.mem_io_manager,
+            "table_io_manager": dg.mem_io_manager,
+            "embedding_model": GivenCascade(cascade),
+        },
     )
-    for day, frame in days.items():
-        predicted = result.value[day]
-        assert len(predicted) == int((~frame["is_empty"]).sum())
-        assert predicted["escalated"].any() and not predicted["escalated"].all()
-        assert escalated_shares(result.value)[day] == pytest.approx(predicted["escalated"].mean(), abs=1e-4)
-    assert result.metadata["run_rows_escalated"] == sum(int(f["escalated"].sum()) for f in result.value.values())
+    materialization = next(
+        event.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("predictions")
+    )
+    escalated = cascade.label(tweets.loc[~tweets["is_empty"], "text_clean"].tolist()).predictions["escalated"]
+    assert 0.0 < escalated.mean() < 1.0
+    assert materialization.metadata["escalated_share"].value == pytest.approx(escalated.mean(), abs=1e-4)
+    assert materialization.metadata["run_rows_escalated"].value == int(escalated.sum())
 
 
 class GivenCascade:

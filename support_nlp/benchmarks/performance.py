@@ -446,6 +446,12 @@ def parse_args(argv: list[str] | None) -> Settings:
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
+    if settings.end_to_end:
+        print(f"# support_nlp end to end, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine_description()}")
+        print(f"peak RSS: {PEAK_RSS_METHOD}", flush=True)
+        end_to_end(settings.end_to_end, settings.work_dir or Path(tempfile.mkdtemp(prefix="support_nlp_e2e_")))
+        print(f"load average at the end: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
+        return
     # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.
     encoder = load_encoder()
     load_sentence_transformer(BUNDLED_MODEL_NAME, "cpu")
@@ -456,9 +462,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"command: python -m support_nlp.benchmarks.performance {' '.join(sys.argv[1:])}".rstrip())
     print(f"embedding: product encoder {encoder.identity!r}; baseline sentence-transformers fp32, batch 32")
     print(f"peak RSS: {PEAK_RSS_METHOD}", flush=True)
-    if settings.end_to_end:
-        end_to_end(settings.end_to_end, settings.work_dir or Path(tempfile.mkdtemp(prefix="support_nlp_e2e_")))
-        return
     real = real_sample()
     results: list[StageResult] = []
     with tempfile.TemporaryDirectory(prefix="support_nlp_bench_") as scratch:
