@@ -47,16 +47,14 @@ def day_origins(instance: dg.DagsterInstance, days: Collection[str]) -> dict[str
 
 def sort_days(instance: dg.DagsterInstance, days: Collection[str], parsed: ParsedSource) -> SourceDays:
     summary = parsed.summary
-    return classify_days(
-        days, day_origins(instance, days), summary["source"], summary["fingerprint"], parsed.rows_per_day
-    )
+    return classify_days(days, day_origins(instance, days), summary.source, summary.fingerprint, parsed.rows_per_day)
 
 
 def training_days(context: dg.AssetExecutionContext, days: Collection[str], parsed: ParsedSource) -> SourceDays:
     """The stored `days` sorted by origin, each group training should not take silently logged as a warning;
     train on `.usable`."""
     sorted_days = sort_days(context.instance, days, parsed)
-    for warning in sorted_days.warnings(parsed.summary["source"]):
+    for warning in sorted_days.warnings(parsed.summary.source):
         context.log.warning(warning)
     return sorted_days
 
@@ -67,7 +65,7 @@ def remove_stale_days(
     """Delete every daily asset's stored partitions of the days the source no longer holds, and record an
     observation on each (`stale_partition_removed`), since Dagster's SQL storages cannot wipe single partitions:
     the partition keeps its materialization in the UI, its Events tab says why its file is gone."""
-    source = parsed.summary["source"]
+    source = parsed.summary.source
     stale = sort_days(instance, instance.get_materialized_partitions(RAW_TWEETS), parsed).gone_from_source
     removed: set[str] = set()
     for assets_def in defs.resolve_asset_graph().assets_defs:

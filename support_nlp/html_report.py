@@ -8,13 +8,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from support_nlp.core.category_schema import Category
+
 BRANDS_SHOWN = 10
 EXAMPLES_PER_CATEGORY = 10
 
 
 @dataclass(frozen=True)
 class ReportInputs:
-    categories: list[dict]  # cluster_labels' categories: id, name, keywords, size, share, representatives, ...
+    categories: list[Category]  # largest first
     training_days: tuple[str, str]
     predicted_days: tuple[str, str]
     volume: pd.DataFrame  # category_trends: day, category_name, brand, tweets, cases
@@ -35,16 +37,16 @@ def brand_table(volume: pd.DataFrame) -> pd.DataFrame:
     return table.assign(total=table.sum(axis=1))
 
 
-def category_section(category: dict, predicted: int, examples: list[str]) -> str:
-    keyphrases = ", ".join(html.escape(phrase) for phrase, _ in category["keywords"])
-    brands = ", ".join(f"{html.escape(b)} {share:.0%}" for b, share in category["brands"].items())
-    languages = ", ".join(f"{html.escape(code)} {share:.0%}" for code, share in category["languages"].items())
+def category_section(category: Category, predicted: int, examples: list[str]) -> str:
+    keyphrases = ", ".join(html.escape(phrase) for phrase, _ in category.keywords)
+    brands = ", ".join(f"{html.escape(b)} {share:.0%}" for b, share in category.brands.items())
+    languages = ", ".join(f"{html.escape(code)} {share:.0%}" for code, share in category.languages.items())
     quotes = "".join(f"<li>{html.escape(' '.join(text.split()))}</li>" for text in examples)
-    closest = "".join(f"<li>{html.escape(' '.join(text.split()))}</li>" for text in category["representatives"])
+    closest = "".join(f"<li>{html.escape(' '.join(text.split()))}</li>" for text in category.representatives)
     return f"""
-<section id="category-{category["id"]}">
-<h3>{html.escape(category["name"])}</h3>
-<p><b>{category["size"]:,}</b> training tweets ({category["share"]:.1%}), <b>{predicted:,}</b> predicted.
+<section id="category-{category.id}">
+<h3>{html.escape(category.name)}</h3>
+<p><b>{category.size:,}</b> training tweets ({category.share:.1%}), <b>{predicted:,}</b> predicted.
 Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 <details open><summary>Closest to the category's centre</summary><ol>{closest}</ol></details>
 <details><summary>Most confidently predicted ({len(examples)})</summary><ol>{quotes}</ol></details>
@@ -52,21 +54,21 @@ Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 
 
 def render_report(inputs: ReportInputs) -> str:
-    categories = sorted(inputs.categories, key=lambda c: -c["size"])
+    categories = inputs.categories
     predicted = inputs.volume.groupby("category_name")["tweets"].sum()
     summary = pd.DataFrame(
         {
-            "category": c["name"],
-            "training tweets": f"{c['size']:,}",
-            "share": f"{c['share']:.1%}",
-            "predicted tweets": f"{int(predicted.get(c['name'], 0)):,}",
-            "keyphrases": ", ".join(phrase for phrase, _ in c["keywords"][:4]),
+            "category": c.name,
+            "training tweets": f"{c.size:,}",
+            "share": f"{c.share:.1%}",
+            "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
+            "keyphrases": ", ".join(phrase for phrase, _ in c.keywords[:4]),
         }
         for c in categories
     )
     brands = brand_table(inputs.volume).map(lambda n: f"{n:,}")
     sections = "".join(
-        category_section(c, int(predicted.get(c["name"], 0)), inputs.examples.get(c["name"], [])) for c in categories
+        category_section(c, int(predicted.get(c.name, 0)), inputs.examples.get(c.name, [])) for c in categories
     )
     first, last = inputs.training_days
     return f"""<!doctype html>

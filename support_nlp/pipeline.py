@@ -29,7 +29,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from support_nlp.core.categories import ALL_LANGUAGES, CategoryModel
+from support_nlp.core.category_schema import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.twcs import ParsedSource
 from support_nlp.day_origins import remove_stale_days
@@ -63,9 +63,9 @@ def days_with_data(parsed: ParsedSource) -> tuple[str, str]:
     """First and last partition keys that hold tweets; empty days in between run cheaply as empty."""
     valid = set(daily_partitions.get_partition_keys())
     days = sorted(day for day, count in parsed.rows_per_day.items() if count and day in valid)
-    if not parsed.rows_per_day and parsed.summary["rows_quarantined"]:
-        reasons = ", ".join(f"{reason} {n:,}" for reason, n in parsed.summary["quarantined_by_reason"].items())
-        quarantined = parsed.summary["rows_quarantined"]
+    if not parsed.rows_per_day and parsed.summary.rows_quarantined:
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in parsed.summary.quarantined_by_reason.items())
+        quarantined = parsed.summary.rows_quarantined
         raise ValueError(
             f"no inbound tweet was kept: {quarantined:,} rows quarantined ({reasons}); see {parsed.quarantine_path}"
         )
@@ -151,8 +151,8 @@ def run_pipeline(
     parsed = defs.resources["tweet_source"].parse(report=report)
     first, last = days_with_data(parsed)
     remove_stale_days(defs, instance, parsed, report)
-    kept, quarantined = parsed.summary["rows_inbound_kept"], parsed.summary["rows_quarantined"]
-    report(f"Source {parsed.summary['source']}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
+    kept, quarantined = parsed.summary.rows_inbound_kept, parsed.summary.rows_quarantined
+    report(f"Source {parsed.summary.source}: {kept:,} inbound tweets ({quarantined:,} quarantined), {first}..{last}")
     day_range = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     seconds: dict[str, float] = {}
 
@@ -198,18 +198,16 @@ def summary(result: PipelineResult) -> str:
         f" (silhouette on a sample {categories.silhouette:.3f}); {categories.outlier_share:.1%} fit none: other."
         " Largest first:",
     ]
-    for c in sorted(categories.categories, key=lambda c: -c["size"]):
-        keyphrases = ", ".join(phrase for phrase, _ in c["keywords"][:5])
-        language = f"[{c['language_group']}] " if c.get("language_group", "en") not in ("en", ALL_LANGUAGES) else ""
-        lines.append(
-            f"  [{c['id']:>2}] {language + c['name']:<36} {c['size']:>7,} tweets {c['share']:>6.1%}  ({keyphrases})"
-        )
+    for c in categories.by_size():
+        keyphrases = ", ".join(phrase for phrase, _ in c.keywords[:5])
+        language = f"[{c.language_group}] " if c.language_group not in ("en", ALL_LANGUAGES) else ""
+        lines.append(f"  [{c.id:>2}] {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})")
     m = result.classifier.metrics
     lines += [
         "\nClassifier, agreement with the pseudo-labels on a time-ordered holdout"
-        f" (train {m['train_days'][0]}..{m['train_days'][1]}, score {m['holdout_days'][0]}..{m['holdout_days'][1]}):",
-        f"  accuracy {m['agreement_accuracy']:.3f}, macro-F1 {m['agreement_macro_f1']:.3f}"
-        f" on {m['holdout_rows']:,} held-out tweets",
+        f" (train {m.train_days[0]}..{m.train_days[1]}, score {m.holdout_days[0]}..{m.holdout_days[1]}):",
+        f"  accuracy {m.agreement_accuracy:.3f}, macro-F1 {m.agreement_macro_f1:.3f}"
+        f" on {m.holdout_rows:,} held-out tweets",
         f"\nPredictions: {result.rows_predicted:,} tweets, {result.first_day}..{result.last_day},"
         f" written under {result.predictions_path}",
         "\nDays on which a category spiked (tweets above median + 3 scaled MADs of the 28 days before):",

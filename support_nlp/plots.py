@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -47,7 +47,7 @@ def category_sizes_markdown(names: list[str], sizes: list[int]) -> str:
     return figure_markdown(fig, "category sizes")
 
 
-def confusion_matrix_markdown(matrix: list[list[int]], labels: list[str]) -> str:
+def confusion_matrix_markdown(matrix: Sequence[Sequence[int]], labels: list[str]) -> str:
     values = np.asarray(matrix, dtype=float)
     rates = values / np.maximum(values.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(0.35 * len(labels) + 3, 0.35 * len(labels) + 2))

@@ -88,9 +88,8 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def cascade(self, classifier: ClassifierModel) -> Cascade:
         """The student-then-transformer cascade for `classifier`, built beside the ONNX export on first use."""
-        fit_texts, calibration_texts = default_cascade_texts()
         root = Path(self.export_dir) if self.export_dir else default_student_root()
-        return load_cascade(self.encoder(), classifier, fit_texts, calibration_texts, root, teacher_cache=self._cache)
+        return load_cascade(self.encoder(), classifier, default_cascade_texts(), root, teacher_cache=self._cache)
 
 
 class ReportStore(dg.ConfigurableResource):

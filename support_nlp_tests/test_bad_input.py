@@ -38,7 +38,7 @@ def test_row_problems_are_quarantined_with_a_reason_and_counted(case, write_sour
     inbound, quarantine, summary = read_twcs(write_source(case.name, case.content))
     assert quarantine["reason"].value_counts().to_dict() == case.quarantined
     assert len(inbound) == case.inbound_kept
-    assert summary["rows_in"] == summary["rows_outbound"] + summary["rows_inbound_kept"] + summary["rows_quarantined"]
+    assert summary.rows_in == summary.rows_outbound + summary.rows_inbound_kept + summary.rows_quarantined
     assert set(inbound["tweet_id"]) <= {1001, 1002, 1003, 1004} | set(range(3000, 3200)) | set(range(5000, 5010))
     # Too many fields: pandas skips the line and names it; too few: the record number (lines can hold newlines).
     bad_lines = quarantine[quarantine["reason"] == "wrong_field_count"]

@@ -12,6 +12,7 @@ from support_nlp.assets import cascade_inference
 from support_nlp.core.cascade import (
     ESCALATE_EVERYTHING,
     Cascade,
+    CascadeTexts,
     calibrate_cascade,
     choose_escalation_threshold,
     classifier_fingerprint,
@@ -104,13 +105,17 @@ def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweet
     assert labels.escalated_share < 1.0
 
 
+def cascade_texts(splits) -> CascadeTexts:
+    training, calibration, _ = splits
+    return CascadeTexts(training["text"].tolist(), training["day"].tolist(), calibration)
+
+
 @pytest.fixture(scope="module")
 def product_cascade(student, teacher_classifier, splits):
     """The product's cascade (`load_cascade`) for the tests' classifier, kept beside the tests' student (built by
     the first run, read back by later ones)."""
-    training, calibration, _ = splits
     root = default_student_root()
-    return root, load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
+    return root, load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
 
 
 def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets(
@@ -128,9 +133,8 @@ def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets
 
 def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teacher_classifier, splits):
     root, cascade = product_cascade
-    training, calibration, _ = splits
     folders = sorted(root.glob("*-cascade-*"))
-    again = load_cascade(teacher(), teacher_classifier, training["text"].tolist(), calibration, root)
+    again = load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
     assert sorted(root.glob("*-cascade-*")) == folders
     assert again.escalate_below == cascade.escalate_below
     np.testing.assert_array_equal(again.student_classifier.coef, cascade.student_classifier.coef)
@@ -139,10 +143,9 @@ def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teach
 
 
 def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
-    training, calibration, _ = splits
     other = replace(teacher_classifier, embedding_model="all-MiniLM-L6-v2|torch-fp32")
     with pytest.raises(ValueError, match="torch-fp32"):
-        load_cascade(teacher(), other, training["text"].tolist(), calibration, tmp_path)
+        load_cascade(teacher(), other, cascade_texts(splits), tmp_path)
 
 
 def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade):

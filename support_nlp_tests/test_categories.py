@@ -37,7 +37,7 @@ def real_training_set(slice_csv: str) -> tuple[pd.DataFrame, np.ndarray]:
     Cached per process so that test_classifier reuses the same embeddings instead of encoding again.
     """
     inbound, _, summary = read_twcs(slice_csv)
-    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = clean_frame(inbound, frozenset(summary.brands))
     tweets = tweets[~tweets["is_empty"] & tweets["day"].isin(SLICE_DAYS)]
     tweets = tweets.sort_values(["day", "tweet_id"]).groupby("day").head(ROWS_PER_DAY).reset_index(drop=True)
     tweets["language"] = detect_languages(tweets["text_clean"].tolist())
@@ -89,17 +89,17 @@ def test_fixed_k_is_respected(training_set):
 
 def test_every_category_is_described(training_set, searched):
     tweets, _ = training_set
-    assert [c["id"] for c in searched.categories] == list(range(searched.k))
-    assert sum(c["size"] for c in searched.categories) == len(tweets)
+    assert [c.id for c in searched.categories] == list(range(searched.k))
+    assert sum(c.size for c in searched.categories) == len(tweets)
     for category in searched.categories:
-        members = tweets[searched.labels == category["id"]]
-        assert category["size"] == len(members) > 0
-        assert category["share"] == pytest.approx(len(members) / len(tweets), abs=1e-4)
-        assert category["keywords"] and all(score > 0 for _, score in category["keywords"])
-        assert category["name"].startswith(category["keywords"][0][0])
-        assert 1 <= len(category["representatives"]) <= REPRESENTATIVES_PER_CATEGORY
-        assert set(category["representatives"]) <= set(members["text"])
-        for column, shares in (("language", category["languages"]), ("brand", category["brands"])):
+        members = tweets[searched.labels == category.id]
+        assert category.size == len(members) > 0
+        assert category.share == pytest.approx(len(members) / len(tweets), abs=1e-4)
+        assert category.keywords and all(score > 0 for _, score in category.keywords)
+        assert category.name.startswith(category.keywords[0][0])
+        assert 1 <= len(category.representatives) <= REPRESENTATIVES_PER_CATEGORY
+        assert set(category.representatives) <= set(members["text"])
+        for column, shares in (("language", category.languages), ("brand", category.brands)):
             assert shares and len(shares) <= 5
             for value, share in shares.items():
                 # Shares are stored rounded to 3 decimals (half to even: 1/16 is 0.062), so compare them rounded.
@@ -113,9 +113,9 @@ def test_representatives_are_the_members_closest_to_the_centroid(training_set, s
     features = searched.project(vectors)
     distances = np.linalg.norm(features - searched.centroids[searched.labels], axis=1)
     for category in searched.categories:
-        members = np.flatnonzero(searched.labels == category["id"])
+        members = np.flatnonzero(searched.labels == category.id)
         closest = members[np.argsort(distances[members])]
-        assert category["representatives"][0] == tweets["text"].iloc[closest[0]]
+        assert category.representatives[0] == tweets["text"].iloc[closest[0]]
 
 
 def test_labels_are_the_nearest_centroid_in_the_projection(training_set, searched):
@@ -154,7 +154,7 @@ def test_tweets_that_fit_no_category_go_to_other_with_a_bounded_share(training_s
     # "other" holds the tweets least like their category: all below the floor, all less alike than the members.
     assert (similarity.loc[model.outlier_ids] < config.outlier_similarity).all()
     assert similarity.loc[model.outlier_ids].max() <= similarity.loc[model.tweet_ids].median()
-    assert sum(c["size"] for c in model.categories) == len(model.tweet_ids)
+    assert sum(c.size for c in model.categories) == len(model.tweet_ids)
 
 
 def test_copies_of_one_tweet_count_in_sizes_but_not_in_the_clustering(training_set):
@@ -175,8 +175,8 @@ def test_copies_of_one_tweet_count_in_sizes_but_not_in_the_clustering(training_s
     model = fit_categories(copy_vectors, with_copies["tweet_id"].to_numpy(), with_copies, config)
     np.testing.assert_array_equal(model.labels[: len(tweets)], base.labels)
     assert (model.labels[len(tweets) :] == base.labels[7]).all()
-    sizes = {c["id"]: c["size"] for c in model.categories}
-    assert sizes[base.labels[7]] == {c["id"]: c["size"] for c in base.categories}[base.labels[7]] + 60
+    sizes = {c.id: c.size for c in model.categories}
+    assert sizes[base.labels[7]] == {c.id: c.size for c in base.categories}[base.labels[7]] + 60
 
 
 def test_each_group_is_clustered_on_its_own(training_set):
@@ -189,7 +189,7 @@ def test_each_group_is_clustered_on_its_own(training_set):
     for label, brand in zip(model.labels, brands, strict=True):
         assert group_of_category.setdefault(label, brand) == brand, "a category mixes two groups"
     largest = pd.Series(brands).value_counts().index[0]
-    in_largest = [c for c in model.categories if c["language_group"] == largest]
+    in_largest = [c for c in model.categories if c.language_group == largest]
     assert len(in_largest) == 6
     # The other group gets as many categories as its size warrants at the largest group's category size.
     other_rows = int((brands != largest).sum())

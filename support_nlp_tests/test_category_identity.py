@@ -43,7 +43,7 @@ def test_refit_on_a_later_window_keeps_ids_and_human_names_of_matched_categories
     earlier, later = earlier_and_later_fits
     map_file = tmp_path / "category_map.yaml"
     map_file.write_text(
-        "categories:\n" + "".join(f"  {c['id']}: {{name: 'team name {c['id']}'}}\n" for c in earlier.categories)
+        "categories:\n" + "".join(f"  {c.id}: {{name: 'team name {c.id}'}}\n" for c in earlier.categories)
     )
     category_map = load_category_map(map_file)
     named_earlier = apply_category_map(earlier, category_map)
@@ -53,20 +53,20 @@ def test_refit_on_a_later_window_keeps_ids_and_human_names_of_matched_categories
 
     assert len(report.matched) >= CONFIG.k // 2, report
     for category in named_later.categories:
-        if category["id"] in report.matched:
-            assert category["name"] == f"team name {category['id']}"
-            assert category["named_by"] == "category map"
+        if category.id in report.matched:
+            assert category.name == f"team name {category.id}"
+            assert category.named_by == "category map"
         else:
-            assert category["id"] > max(c["id"] for c in earlier.categories)
-            assert category["named_by"] == "keywords"
-    assert sorted(report.vanished) == sorted({c["id"] for c in earlier.categories} - set(report.matched))
-    assert set(np.unique(named_later.labels)) == {c["id"] for c in named_later.categories}
+            assert category.id > max(c.id for c in earlier.categories)
+            assert category.named_by == "keywords"
+    assert sorted(report.vanished) == sorted({c.id for c in earlier.categories} - set(report.matched))
+    assert set(np.unique(named_later.labels)) == {c.id for c in named_later.categories}
 
 
 def test_a_refit_on_the_same_data_matches_every_category_to_itself(earlier_and_later_fits):
     earlier, _ = earlier_and_later_fits
     _, report = carry_over_identity(earlier, earlier)
-    assert sorted(report.matched) == [c["id"] for c in earlier.categories]
+    assert sorted(report.matched) == [c.id for c in earlier.categories]
     assert all(similarity > 0.999 for similarity in report.matched.values())
     assert report.new == [] and report.vanished == []
 
@@ -82,11 +82,11 @@ def test_matching_is_one_to_one_and_respects_the_similarity_floor():
 
 def test_merges_relabel_tweets_and_unknown_ids_are_reported(earlier_and_later_fits):
     earlier, _ = earlier_and_later_fits
-    source, target = earlier.categories[0]["id"], earlier.categories[1]["id"]
+    source, target = earlier.categories[0].id, earlier.categories[1].id
     merged = apply_category_map(earlier, CategoryMap(merges={source: target}))
     assert source not in set(merged.labels)
     assert (merged.labels == target).sum() == (np.isin(earlier.labels, [source, target])).sum()
-    assert next(c for c in merged.categories if c["id"] == source)["merged_into"] == target
+    assert next(c for c in merged.categories if c.id == source).merged_into == target
     assert unknown_ids(CategoryMap(names={999: "ghost"}, merges={source: 998}), earlier) == [998, 999]
 
 

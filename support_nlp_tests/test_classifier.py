@@ -1,4 +1,6 @@
-"""The category classifier on embeddings of real tweets, with KMeans pseudo-labels and real tweet days."""
+"""The category classifier on embeddings of real tweets, with the clustering's pseudo-labels and real tweet days."""
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +27,7 @@ CONFIG = ClassifierConfig()
 
 @pytest.fixture(scope="module")
 def labelled(real_slice_csv):
-    """Real cleaned tweets of 4 days, their embeddings and KMeans category labels."""
+    """Real cleaned tweets of 4 days, their embeddings and the category labels of a spectral clustering."""
     tweets, vectors = real_training_set(real_slice_csv)
     categories = fit_categories(
         vectors, tweets["tweet_id"].to_numpy(), tweets, ClusteringConfig(k=6, max_outlier_share=0)
@@ -43,13 +45,14 @@ def sklearn_model(vectors, labels) -> LogisticRegression:
     return LogisticRegression(C=CONFIG.regularization_c, max_iter=CONFIG.max_iter).fit(vectors, labels)
 
 
-def as_classifier_model(model: LogisticRegression, names: dict) -> ClassifierModel:
-    return ClassifierModel(
+def as_classifier_model(model: LogisticRegression, names: dict, trained: ClassifierModel) -> ClassifierModel:
+    """`model`'s weights in the stored form (holdout metrics and training mix are `trained`'s: unused here)."""
+    return replace(
+        trained,
         coef=model.coef_,
         intercept=model.intercept_,
         classes=model.classes_,
         category_names={str(k): v for k, v in names.items()},
-        embedding_model=BUNDLED_MODEL_NAME,
     )
 
 
@@ -75,13 +78,13 @@ def test_time_ordered_split_needs_two_days(labelled):
 def test_holdout_metrics_are_computed_on_later_days(labelled, trained):
     _, _, days, _ = labelled
     metrics = trained.metrics
-    assert metrics["holdout_days"][0] > metrics["train_days"][1]
-    assert metrics["train_days"] == [SLICE_DAYS[0], SLICE_DAYS[2]]
-    assert metrics["holdout_days"] == [SLICE_DAYS[3], SLICE_DAYS[3]]
-    assert metrics["train_rows"] + metrics["holdout_rows"] == len(days)
-    assert metrics["holdout_rows"] == int((days == SLICE_DAYS[3]).sum())
-    assert 0.0 <= metrics["agreement_accuracy"] <= 1.0
-    assert 0.0 <= metrics["agreement_macro_f1"] <= 1.0
+    assert metrics.holdout_days[0] > metrics.train_days[1]
+    assert metrics.train_days == (SLICE_DAYS[0], SLICE_DAYS[2])
+    assert metrics.holdout_days == (SLICE_DAYS[3], SLICE_DAYS[3])
+    assert metrics.train_rows + metrics.holdout_rows == len(days)
+    assert metrics.holdout_rows == int((days == SLICE_DAYS[3]).sum())
+    assert 0.0 <= metrics.agreement_accuracy <= 1.0
+    assert 0.0 <= metrics.agreement_macro_f1 <= 1.0
 
 
 def test_holdout_metrics_match_a_model_refit_on_training_rows_only(labelled, trained):
@@ -90,13 +93,13 @@ def test_holdout_metrics_match_a_model_refit_on_training_rows_only(labelled, tra
     predicted = sklearn_model(vectors[train], labels[train]).predict(vectors[~train])
     truth = labels[~train]
     metrics = trained.metrics
-    assert metrics["agreement_accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-4)
+    assert metrics.agreement_accuracy == pytest.approx(accuracy_score(truth, predicted), abs=1e-4)
     macro_f1 = f1_score(truth, predicted, labels=np.unique(labels), average="macro", zero_division=0)
-    assert metrics["agreement_macro_f1"] == pytest.approx(macro_f1, abs=1e-4)
-    matrix = np.asarray(metrics["confusion_matrix"])
-    assert matrix.sum() == metrics["holdout_rows"]
+    assert metrics.agreement_macro_f1 == pytest.approx(macro_f1, abs=1e-4)
+    matrix = np.asarray(metrics.confusion_matrix)
+    assert matrix.sum() == metrics.holdout_rows
     assert np.trace(matrix) == int((predicted == truth).sum())
-    assert sum(row["support"] for row in metrics["per_category"]) == metrics["holdout_rows"]
+    assert sum(row.support for row in metrics.per_category) == metrics.holdout_rows
 
 
 def test_deployed_model_is_fit_on_all_rows(labelled, trained):
@@ -108,27 +111,27 @@ def test_deployed_model_is_fit_on_all_rows(labelled, trained):
     assert trained.embedding_model == BUNDLED_MODEL_NAME
 
 
-def test_predict_proba_equals_sklearn(labelled):
+def test_predict_proba_equals_sklearn(labelled, trained):
     vectors, labels, _, names = labelled
     reference = sklearn_model(vectors, labels)
-    model = as_classifier_model(reference, names)
+    model = as_classifier_model(reference, names, trained)
     np.testing.assert_allclose(model.predict_proba(vectors), reference.predict_proba(vectors), atol=1e-10)
 
 
-def test_predict_proba_equals_sklearn_for_two_categories(labelled):
+def test_predict_proba_equals_sklearn_for_two_categories(labelled, trained):
     vectors, labels, _, _ = labelled
     two = (labels % 2).astype(np.int32)
     reference = sklearn_model(vectors, two)
-    model = as_classifier_model(reference, {0: "even", 1: "odd"})
+    model = as_classifier_model(reference, {0: "even", 1: "odd"}, trained)
     # sklearn's binary path computes in the vectors' float32, hence the looser tolerance.
     np.testing.assert_allclose(model.predict_proba(vectors), reference.predict_proba(vectors), atol=1e-6)
 
 
-def test_predict_marks_low_confidence_rows_uncertain(labelled):
+def test_predict_marks_low_confidence_rows_uncertain(labelled, trained):
     vectors, labels, _, names = labelled
     # Category ids that differ from the class positions, to check the id mapping.
     ids = labels * 10 + 3
-    model = as_classifier_model(sklearn_model(vectors, ids), {k * 10 + 3: v for k, v in names.items()})
+    model = as_classifier_model(sklearn_model(vectors, ids), {k * 10 + 3: v for k, v in names.items()}, trained)
     proba = model.predict_proba(vectors)
     threshold = float(np.median(proba.max(axis=1)))
     predicted = model.predict(vectors, min_confidence=threshold)
@@ -169,5 +172,13 @@ def test_large_training_sets_are_fitted_on_a_seeded_sample_holding_every_categor
     assert np.array_equal(fit_rows(labels, CONFIG), np.arange(len(labels)))
 
     model = train_classifier(vectors, labels, days, names, BUNDLED_MODEL_NAME, capped)
-    assert model.metrics["fitted_rows"] == capped.max_fit_rows < model.metrics["train_rows"]
-    assert model.metrics["agreement_macro_f1"] >= 0.8
+    assert model.metrics.fitted_rows == capped.max_fit_rows < model.metrics.train_rows
+    assert model.metrics.agreement_macro_f1 >= 0.8
+
+
+@pytest.mark.parametrize(
+    "wrong", [{"holdout_share": 0.0}, {"holdout_share": 1.0}, {"regularization_c": 0.0}, {"max_fit_rows": 0}]
+)
+def test_classifier_config_refuses_values_out_of_range(wrong):
+    with pytest.raises(ValueError, match=next(iter(wrong))):
+        ClassifierConfig(**wrong)

@@ -72,7 +72,7 @@ def test_device_details_are_only_an_answer_in_a_follow_up():
 @pytest.fixture(scope="module")
 def sample_conversation():
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = clean_frame(inbound, frozenset(summary.brands))
     return tweets, conversation_frame(tweets)
 
 

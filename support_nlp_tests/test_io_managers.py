@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import warnings
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -14,7 +15,8 @@ from upath import UPath
 
 from support_nlp.core import storage
 from support_nlp.core.artifacts import HEADER_KEY, artifact_from_bytes, artifact_to_bytes
-from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
+from support_nlp.core.categories import ClusteringConfig, fit_categories
+from support_nlp.core.category_schema import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierConfig, ClassifierModel, train_classifier
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
@@ -119,6 +121,15 @@ def test_category_and_classifier_models_round_trip(real_set):
     categories = fit_categories(vectors, tweet_ids, tweets, ClusteringConfig(k=4), BUNDLED_MODEL_NAME)
     loaded = assert_round_trip(categories)
     assert isinstance(loaded, CategoryModel) and loaded.k == 4 and loaded.names == categories.names
+    assert loaded.categories == categories.categories  # typed: keyphrase pairs and texts come back as tuples
+
+    # A model stored before the category map and per-language clustering lacks their fields: it still loads.
+    arrays, meta = categories.to_arrays()
+    category_map_fields = ("generated_name", "named_by", "merged_into", "language_group")
+    earlier_categories = [{k: v for k, v in c.items() if k not in category_map_fields} for c in meta["categories"]]
+    earlier = load_with_header(arrays, "CategoryModel", {**meta, "categories": earlier_categories})
+    assert earlier.names == categories.names
+    assert all(c.generated_name == c.name and c.language_group == ALL_LANGUAGES for c in earlier.categories)
     np.testing.assert_array_equal(loaded.project(vectors), categories.project(vectors))
 
     # Categories label the tweets they keep (not "other"), by tweet id.
@@ -129,7 +140,23 @@ def test_category_and_classifier_models_round_trip(real_set):
     )
     loaded = assert_round_trip(classifier)
     assert isinstance(loaded, ClassifierModel) and loaded.metrics == classifier.metrics
+    assert loaded.category_shares == classifier.category_shares
     pd.testing.assert_frame_equal(loaded.predict(vectors, 0.3), classifier.predict(vectors, 0.3))
+
+    # A classifier stored before its metrics were typed kept the training mix inside them, and one stored before
+    # training was capped recorded no fitted rows (it fitted every training row): both still load.
+    arrays, meta = classifier.to_arrays()
+    earlier_metrics = {k: v for k, v in meta["metrics"].items() if k != "fitted_rows"}
+    earlier_meta = {**meta, "metrics": {**earlier_metrics, "category_shares": meta.pop("category_shares")}}
+    earlier = load_with_header(arrays, "ClassifierModel", earlier_meta)
+    assert earlier.metrics == replace(classifier.metrics, fitted_rows=classifier.metrics.train_rows)
+    assert earlier.category_shares == classifier.category_shares
+
+
+def load_with_header(arrays: dict, type_name: str, meta: dict):
+    """An artifact as stored with the given JSON header, loaded back."""
+    header = json.dumps({"type": type_name, "meta": meta})
+    return artifact_from_bytes(npz_bytes(**{HEADER_KEY: np.array(header)}, **arrays))
 
 
 def npz_bytes(**arrays) -> bytes:

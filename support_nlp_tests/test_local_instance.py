@@ -34,11 +34,16 @@ def environment(home: Path) -> dict[str, str]:
 
 
 def make_instance(home: Path) -> subprocess.Popen:
-    """`make`'s rule for $(DAGSTER_HOME)/dagster.yaml, with this interpreter's environment."""
+    """`make`'s rule for $(DAGSTER_HOME)/dagster.yaml, with this interpreter's environment.
+
+    `-o .venv/.installed`: the interpreter is installed already; in a checkout without its own .venv (a git
+    worktree) make would otherwise `pip install -e` that checkout into this interpreter's environment."""
     return subprocess.Popen(
         [
             "make",
             "--no-print-directory",
+            "-o",
+            ".venv/.installed",
             f"DAGSTER_HOME={home}",
             f"BIN={Path(sys.executable).parent}",
             f"{home}/dagster.yaml",

@@ -71,16 +71,16 @@ def test_every_issue_has_a_named_category_or_is_uncertain_and_every_tweet_a_kind
     assert set(predictions["thread_category"]) <= names | {UNCERTAIN_NAME, ""}
     assert (acts["thread_category"] != "").mean() >= 0.3
     for category in result.categories.categories:
-        assert category["name"] and category["representatives"]
-        assert category["keywords"] or category["name"] == f"category {category['id']}"
+        assert category.name and category.representatives
+        assert category.keywords or category.name == f"category {category.id}"
 
 
 def test_classifier_is_scored_on_later_days_than_it_trained_on(pipeline_run):
     _, _, result, _ = pipeline_run
     metrics = result.classifier.metrics
-    assert metrics["holdout_days"][0] > metrics["train_days"][1]
-    assert 0.0 <= metrics["agreement_macro_f1"] <= 1.0
-    assert metrics["holdout_rows"] > 0
+    assert metrics.holdout_days[0] > metrics.train_days[1]
+    assert 0.0 <= metrics.agreement_macro_f1 <= 1.0
+    assert metrics.holdout_rows > 0
 
 
 def test_runs_report_progress_and_a_summary(pipeline_run):
@@ -128,15 +128,15 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
         assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
     assert report["report_file"] == str(storage / "reports" / "category_report.html") == result.report_path
     document = (storage / "reports" / "category_report.html").read_text()
-    by_size = sorted(result.categories.categories, key=lambda c: -c["size"])
-    positions = [document.index(f"<h3>{html.escape(c['name'])}</h3>") for c in by_size]
+    by_size = sorted(result.categories.categories, key=lambda c: -c.size)
+    positions = [document.index(f"<h3>{html.escape(c.name)}</h3>") for c in by_size]
     assert positions == sorted(positions)
     assert "data:image/png;base64," in document and "By brand" in document and "in-sample" in document
     predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
     top_brand = predictions["brand"].value_counts().index[0]
     assert f"<th>{top_brand}</th>" in document
     printed = summary(result)
-    assert result.report_path in printed and all(c["name"] in printed for c in by_size)
+    assert result.report_path in printed and all(c.name in printed for c in by_size)
 
 
 def test_trends_count_every_predicted_tweet_per_category_and_day(pipeline_run):

@@ -94,7 +94,7 @@ def test_synthetic_source_is_masked_in_kept_and_quarantined_rows_and_counted(tmp
     assert texts[1003] == "synthetic: reach me on <PHONE> or <EMAIL>"
     assert texts[1004] == "synthetic: order <REFERENCE>, card <CARD>"
     assert quarantine["text"].tolist() == ["synthetic: IBAN <IBAN>, call <PHONE>"]
-    assert summary["personal_data_masked"] == {"email": 1, "iban": 1, "card": 1, "phone": 2, "reference": 1}
+    assert summary.personal_data_masked == {"email": 1, "iban": 1, "card": 1, "phone": 2, "reference": 1}
 
 
 def test_raw_tweets_metadata_counts_masking_and_previews_only_masked_text(tmp_path, real_inbound):

@@ -181,7 +181,7 @@ def test_category_names_sharing_a_word_are_counted():
 def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     """The bundled sample's real tweets of the test slice: where each tweet ends up, by the product's code."""
     inbound, _, summary = quality.read_twcs(real_slice_csv)
-    tweets = quality.clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = quality.clean_frame(inbound, frozenset(summary.brands))
     conversation, issues, categories = quality.categorise_real_tweets(
         "slice", tweets, quality.BUNDLED_MODEL_NAME, tmp_path
     )

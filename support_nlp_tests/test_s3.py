@@ -12,7 +12,7 @@ import pytest
 from s3fs import S3FileSystem
 
 from support_nlp.core.artifacts import artifact_from_bytes
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.storage import StorageError
@@ -114,7 +114,7 @@ def test_s3_objects_load_back(s3_server, s3_pipeline_run, slice_inbound_count):
 
 def test_the_source_is_read_from_its_s3_uri(s3_pipeline_run, real_slice_csv):
     _, source, _, parsed = s3_pipeline_run
-    assert parsed.summary["source"] == source
+    assert parsed.summary.source == source
     local = TweetSource(path=real_slice_csv, cache_dir=str(parsed.directory.parent)).parse()
     # Same content, same fingerprint: the S3 read saw exactly the bytes of the local file.
     assert parsed.directory == local.directory

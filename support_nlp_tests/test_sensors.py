@@ -182,13 +182,7 @@ def predictions_stand_in(context: dg.AssetExecutionContext, config: DayKindConfi
         }
     )
     by_day = {day: frame for day in context.partition_keys}
-    classifier = types.SimpleNamespace(
-        metrics={
-            "category_shares": TRAINING_MIX,
-            "train_days": ["2017-10-01", "2017-10-20"],
-            "holdout_days": ["2017-10-21", "2017-10-25"],
-        }
-    )
+    classifier = types.SimpleNamespace(category_shares=TRAINING_MIX, training_days=("2017-10-01", "2017-10-25"))
     inference.add_daily_metadata(context, by_day, classifier)
     clean_text = {day: pd.DataFrame({"is_empty": [False] * len(frame)}) for day in by_day}
     checks = inference.predictions_checks(inference.PredictionsConfig(), clean_text, by_day, classifier)

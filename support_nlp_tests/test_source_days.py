@@ -85,7 +85,7 @@ def test_a_shrunk_source_trains_on_its_days_and_removes_the_dropped_ones(tmp_pat
     assert training.success
     categories = training.asset_value("cluster_labels")
     assert not np.isin(dropped_ids, categories.tweet_ids).any()
-    assert training.asset_value("classifier").metrics["holdout_days"][1] < dropped
+    assert training.asset_value("classifier").metrics.holdout_days[1] < dropped
     [materialization] = training.asset_materializations_for_node("cluster_labels")
     assert materialization.metadata["days_by_origin"].value["gone_from_source"] == dropped
     warnings = [entry.user_message for entry in instance.all_logs(training.run_id) if entry.level == logging.WARNING]

@@ -29,7 +29,7 @@ def first_text(tweets: pd.DataFrame, pattern: str, flags: int = 0) -> str:
 @pytest.fixture(scope="module")
 def typed_slice(real_slice_csv):
     inbound, _, summary = read_twcs(real_slice_csv)
-    return inbound, frozenset(summary["brands"])
+    return inbound, frozenset(summary.brands)
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def real_tweets() -> pd.DataFrame:
     """Every real inbound tweet of the bundled sample inside the partition range, with its brand; each brand
     stands in for a category, so these tests need no model."""
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    tweets = clean_frame(inbound, frozenset(summary["brands"]))
+    tweets = clean_frame(inbound, frozenset(summary.brands))
     tweets = tweets[tweets["day"] >= "2017-10-01"].reset_index(drop=True)
     return tweets.assign(category_name=tweets["brand"], language="en", synthetic_burst=False)
 

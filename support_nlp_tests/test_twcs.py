@@ -13,6 +13,7 @@ from support_nlp.core.privacy import KIND_NAMES, mask_texts
 from support_nlp.core.twcs import (
     CREATED_AT_FORMAT,
     SourceFormatError,
+    SourceSummary,
     parse_source,
     read_twcs,
     source_fingerprint,
@@ -52,18 +53,18 @@ def test_every_inbound_row_is_read(raw_file, parsed, slice_inbound_count):
     file_inbound = raw_file[raw_file["inbound"] == "True"]
     assert len(inbound) == len(file_inbound) == slice_inbound_count + OUT_OF_RANGE_TWEET_IDS
     assert sorted(inbound["tweet_id"].tolist()) == sorted(file_inbound["tweet_id"].astype(int).tolist())
-    assert len(quarantine) == summary["rows_quarantined"] == 0
-    assert summary["rows_in"] == len(raw_file)
-    assert summary["rows_inbound_kept"] == len(inbound)
-    assert summary["rows_outbound"] == int((raw_file["inbound"] == "False").sum())
-    assert summary["brands"] == sorted(raw_file.loc[raw_file["inbound"] == "False", "author_id"].unique())
+    assert len(quarantine) == summary.rows_quarantined == 0
+    assert summary.rows_in == len(raw_file)
+    assert summary.rows_inbound_kept == len(inbound)
+    assert summary.rows_outbound == int((raw_file["inbound"] == "False").sum())
+    assert list(summary.brands) == sorted(raw_file.loc[raw_file["inbound"] == "False", "author_id"].unique())
     # Texts come through with personal data masked and nothing else changed; authors unchanged.
     by_id = file_inbound.set_index(file_inbound["tweet_id"].astype(int))
     file_texts = by_id.loc[inbound["tweet_id"], "text"]
     masked, masked_by_kind = mask_texts(file_texts)
     assert inbound["text"].tolist() == masked.tolist()
-    assert summary["personal_data_masked"] == {kind: masked_by_kind[kind] for kind in KIND_NAMES}
-    assert summary["personal_data_masked"]["email"] > 0  # twcs' own __email__ tokens
+    assert summary.personal_data_masked == {kind: masked_by_kind[kind] for kind in KIND_NAMES}
+    assert summary.personal_data_masked["email"] > 0  # twcs' own __email__ tokens
     assert inbound["author_id"].tolist() == by_id.loc[inbound["tweet_id"], "author_id"].tolist()
 
 
@@ -85,7 +86,7 @@ def test_every_row_has_its_utc_day(raw_file, parsed):
     assert sum(day < "2017-10-01" for day in inbound["day"]) == OUT_OF_RANGE_TWEET_IDS
     created = pd.to_datetime(raw_file["created_at"], format=CREATED_AT_FORMAT, utc=True)
     file_days = created[raw_file["inbound"] == "True"].dt.strftime("%Y-%m-%d").value_counts().to_dict()
-    assert summary["inbound_rows_per_day"] == file_days
+    assert summary.inbound_rows_per_day == file_days
 
 
 def test_thread_brand_is_the_author_of_the_brand_reply(raw_file, parsed):
@@ -104,7 +105,7 @@ def test_thread_brand_is_the_author_of_the_brand_reply(raw_file, parsed):
 def test_parse_source_builds_the_cache_once(real_slice_csv, cached, monkeypatch):
     cache_dir, first = cached
     assert first.directory == cache_dir / source_fingerprint(real_slice_csv)
-    assert first.summary["fingerprint"] == first.directory.name
+    assert first.summary.fingerprint == first.directory.name
     assert sorted(p.name for p in cache_dir.iterdir()) == [first.directory.name]  # no staging folder left
 
     def no_reparse(*args, **kwargs):
@@ -149,7 +150,7 @@ def test_fingerprint_follows_the_file_content(real_slice_csv, raw_file, tmp_path
     assert source_fingerprint(str(modified)) != original
     edited = parse_source(str(modified), tmp_path / "cache")
     assert edited.directory.name == source_fingerprint(str(modified))
-    assert edited.summary["rows_in"] == len(raw_file) - 1
+    assert edited.summary.rows_in == len(raw_file) - 1
 
 
 def test_missing_column_is_a_source_format_error(bundled_sample, tmp_path):
@@ -162,7 +163,7 @@ def test_missing_column_is_a_source_format_error(bundled_sample, tmp_path):
 
 def test_summary_file_matches_the_returned_summary(cached):
     _, source = cached
-    assert json.loads((source.directory / "summary.json").read_text()) == source.summary
+    assert SourceSummary.from_json(json.loads((source.directory / "summary.json").read_text())) == source.summary
     assert source.inbound_path.exists() and source.quarantine_path.exists()
 
 
@@ -219,11 +220,15 @@ def test_a_full_disk_while_caching_names_the_cache_and_leaves_no_staging(real_sl
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage", ["summary_deleted", "quarantine_bit_flipped"])
+@pytest.mark.parametrize("damage", ["summary_deleted", "summary_field_missing", "quarantine_bit_flipped"])
 def test_other_damage_to_the_parse_cache_is_rebuilt_too(real_slice_csv, tmp_path, damage):
     first = parse_source(real_slice_csv, tmp_path)
     if damage == "summary_deleted":
         (first.directory / "summary.json").unlink()
+    elif damage == "summary_field_missing":  # e.g. written by a version that recorded less
+        written = json.loads((first.directory / "summary.json").read_text())
+        del written["personal_data_masked"]
+        (first.directory / "summary.json").write_text(json.dumps(written))
     else:
         content = bytearray(first.quarantine_path.read_bytes())
         content[len(content) // 2] ^= 0x01

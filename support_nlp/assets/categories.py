@@ -2,24 +2,19 @@
 
 import time
 from dataclasses import replace
-from typing import Literal
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import (
-    CategoryModel,
-    ClusteringConfig,
-    fit_categories,
-    is_multilingual,
-    language_groups,
-)
+from support_nlp.core.categories import ClusteringConfig, fit_categories, is_multilingual, language_groups
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
+from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
@@ -40,32 +35,22 @@ class DateWindowConfig(dg.Config):
         }
 
 
-class ClusterLabelsConfig(DateWindowConfig):
+class ClusterLabelsConfig(DateWindowConfig, config_fields_of(ClusteringConfig)):
+    """The clustering parameters of `ClusteringConfig` (core/categories.py), and what the asset adds around them."""
+
     category_map: str = str(DEFAULT_CATEGORY_MAP)  # YAML of human names and merges, by stable category id
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
-    max_outlier_share: float = ClusteringConfig.max_outlier_share  # at most this share goes to "other"
-    outlier_similarity: float = ClusteringConfig.outlier_similarity  # cosine to the category mean below: "other"
-    algorithm: Literal["spectral", "kmeans"] = "spectral"  # spectral: neighbour-graph cut; kmeans: the old default
-    graph_sample: int = 5000  # spectral builds its O(rows^2) neighbour graph on this many seeded tweets
-    pca_components: int = 50
-    k: int | None = None  # None: choose k from [k_min, k_max] at the start of the silhouette plateau
-    k_min: int = 6
-    k_max: int | None = None  # None: grows with the number of tweets (ClusteringConfig)
-    k_step: int | None = None
-    # Granularity: larger means fewer, broader categories (ClusteringConfig.silhouette_tolerance).
-    silhouette_tolerance: float = ClusteringConfig.silhouette_tolerance
     # True: all languages in one clustering (right for a multilingual SUPPORT_NLP_EMBEDDING_MODEL); False: one
     # clustering per language; None: True exactly when the embedding model's name says multilingual.
     languages_together: bool | None = None
-    seed: int = 0
 
 
-class ClassifierTrainingConfig(dg.Config):
+class ClassifierTrainingConfig(config_fields_of(ClassifierConfig)):
+    """The training parameters of `ClassifierConfig` (core/classifier.py) and the quality floor."""
+
     min_macro_f1: float = 0.6  # blocking: a model below this never reaches predictions
-    holdout_share: float = 0.2
-    regularization_c: float = ClassifierConfig.regularization_c
 
 
 def aligned_training_set(
@@ -86,14 +71,14 @@ def aligned_training_set(
 def categories_markdown(model: CategoryModel) -> str:
     table = pd.DataFrame(
         {
-            "id": c["id"],
-            "name": c["name"],
-            "size": c["size"],
-            "share": f"{c['share']:.1%}",
-            "keywords": ", ".join(word for word, _ in c["keywords"][:6]),
-            "example": " ".join(c["representatives"][0].split()).replace("|", "/")[:120],
+            "id": c.id,
+            "name": c.name,
+            "size": c.size,
+            "share": f"{c.share:.1%}",
+            "keywords": ", ".join(word for word, _ in c.keywords[:6]),
+            "example": " ".join(c.representatives[0].split()).replace("|", "/")[:120],
         }
-        for c in sorted(model.categories, key=lambda c: -c["size"])
+        for c in model.by_size()
     )
     return table.to_markdown(index=False)
 
@@ -120,8 +105,9 @@ def cluster_labels(
     clean_text: dict[str, pd.DataFrame],
     embeddings: dict[str, EmbeddingBatch],
 ):
-    """Categories discovered over the embeddings of all materialized days (or a window): per category a name,
-    keywords, representative tweets and its share; per tweet its category, or "other" when it fits none.
+    """The category model (`CategoryModel`) discovered over the embeddings of all materialized days (or a
+    window) by spectral clustering of their neighbour graph: per category a name, keywords, representative
+    tweets and its share; per tweet its category, or "other" when it fits none.
 
     Only issue messages that open a thread are clustered (core/conversation.py): thanks, "DM sent", device
     details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
@@ -147,19 +133,7 @@ def cluster_labels(
     languages_together = (
         is_multilingual(batch.model) if config.languages_together is None else config.languages_together
     )
-    clustering = ClusteringConfig(
-        pca_components=config.pca_components,
-        k=config.k,
-        k_min=config.k_min,
-        k_max=config.k_max,
-        k_step=config.k_step,
-        silhouette_tolerance=config.silhouette_tolerance,
-        outlier_similarity=config.outlier_similarity,
-        max_outlier_share=config.max_outlier_share,
-        seed=config.seed,
-        algorithm=config.algorithm,
-        graph_sample=config.graph_sample,
-    )
+    clustering = dataclass_from_config(ClusteringConfig, config)
     model = fit_categories(
         batch.vectors[issues],
         batch.tweet_ids[issues],
@@ -173,7 +147,7 @@ def cluster_labels(
     previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
-    names = [c["name"] for c in model.categories]
+    names = [c.name for c in model.categories]
     metadata = {
         "k": model.k,
         "k_chosen_by": "fixed by config" if config.k else "start of the silhouette plateau on a sample",
@@ -189,7 +163,7 @@ def cluster_labels(
         "days_by_origin": dg.MetadataValue.json(days.summary()),
         "embedding_model": batch.model,
         "categories": dg.MetadataValue.md(categories_markdown(model)),
-        "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c["size"] for c in model.categories])),
+        "category_sizes": dg.MetadataValue.md(category_sizes_markdown(names, [c.size for c in model.categories])),
         "identity_matched": dg.MetadataValue.json({str(k): v for k, v in identity.matched.items()}),
         "identity_new": identity.new,
         "identity_vanished": identity.vanished,
@@ -198,7 +172,7 @@ def cluster_labels(
     }
     if model.k_curve:
         metadata["k_curve"] = dg.MetadataValue.md(k_curve_markdown(model.k_curve, model.k))
-    smallest = min(c["share"] for c in model.categories)
+    smallest = min(c.share for c in model.categories)
     checks = [
         dg.AssetCheckResult(
             check_name="no_tiny_category",
@@ -220,7 +194,8 @@ def cluster_labels(
 
 
 @dg.asset(
-    ins={"embeddings": ALL_MATERIALIZED_DAYS},
+    # The asset keeps its historical key; its value is the fitted category model, not a column of labels.
+    ins={"embeddings": ALL_MATERIALIZED_DAYS, "category_model": dg.AssetIn("cluster_labels")},
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
@@ -234,29 +209,30 @@ def classifier(
     context: dg.AssetExecutionContext,
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
-    cluster_labels: CategoryModel,
+    category_model: CategoryModel,
 ):
-    """Logistic regression on the embeddings, learning cluster_labels' categories. Scored on a time-ordered
-    holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human accuracy.
+    """Logistic regression on the embeddings, learning the categories of the cluster_labels model. Scored on a
+    time-ordered holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human
+    accuracy.
 
     A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
     previously stored classifier stays the one predictions use."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
-    label_of = pd.Series(cluster_labels.labels, index=cluster_labels.tweet_ids)
-    labelled = np.isin(batch.tweet_ids, cluster_labels.tweet_ids)
+    label_of = pd.Series(category_model.labels, index=category_model.tweet_ids)
+    labelled = np.isin(batch.tweet_ids, category_model.tweet_ids)
     model = train_classifier(
         batch.vectors[labelled],
         label_of.loc[batch.tweet_ids[labelled]].to_numpy(),
         day_of_row[labelled],
-        cluster_labels.names,
+        category_model.names,
         batch.model,
-        ClassifierConfig(holdout_share=config.holdout_share, regularization_c=config.regularization_c),
+        dataclass_from_config(ClassifierConfig, config),
     )
     metrics = model.metrics
-    names = [model.category_names[str(c)] for c in metrics["confusion_labels"]]
-    macro_f1 = metrics["agreement_macro_f1"]
+    names = [model.category_names[str(c)] for c in metrics.confusion_labels]
+    macro_f1 = metrics.agreement_macro_f1
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
@@ -272,15 +248,16 @@ def classifier(
     yield dg.Output(
         model,
         metadata={
-            "holdout_agreement_accuracy": metrics["agreement_accuracy"],
-            "holdout_agreement_macro_f1": metrics["agreement_macro_f1"],
-            "train_rows": metrics["train_rows"],
-            "holdout_rows": metrics["holdout_rows"],
-            "train_days": metrics["train_days"],
-            "holdout_days": metrics["holdout_days"],
-            "per_category": dg.MetadataValue.md(pd.DataFrame(metrics["per_category"]).to_markdown(index=False)),
-            "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics["confusion_matrix"], names)),
-            "note": "Metrics are agreement with KMeans pseudo-labels on later days, not accuracy vs human labels.",
+            "holdout_agreement_accuracy": metrics.agreement_accuracy,
+            "holdout_agreement_macro_f1": metrics.agreement_macro_f1,
+            "train_rows": metrics.train_rows,
+            "holdout_rows": metrics.holdout_rows,
+            "train_days": list(metrics.train_days),
+            "holdout_days": list(metrics.holdout_days),
+            "per_category": dg.MetadataValue.md(pd.DataFrame(metrics.per_category).to_markdown(index=False)),
+            "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics.confusion_matrix, names)),
+            "note": "Metrics are agreement with the categories of cluster_labels on later days, not accuracy vs human "
+            "labels.",
             "seconds": round(time.perf_counter() - started, 2),
         },
     )

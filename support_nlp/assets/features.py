@@ -31,7 +31,7 @@ class CleanTextConfig(dg.Config):
     max_undetermined_language_share: float = 0.3
 
 
-def same_tweets_per_day(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> list[str]:
+def days_with_different_tweets(left: dict[str, np.ndarray], right: dict[str, np.ndarray]) -> list[str]:
     """Days whose tweet ids differ (in membership or order) between two per-day id arrays."""
     return sorted(day for day in left.keys() | right.keys() if not np.array_equal(left.get(day), right.get(day)))
 
@@ -39,7 +39,7 @@ def same_tweets_per_day(left: dict[str, np.ndarray], right: dict[str, np.ndarray
 def clean_text_checks(config: CleanTextConfig, cleaned: pd.DataFrame, raw_tweets: dict, by_day: dict):
     empty_share = float(cleaned["is_empty"].mean()) if len(cleaned) else 0.0
     undetermined_share = float((cleaned["language"] == UNDETERMINED).mean()) if len(cleaned) else 0.0
-    misaligned = same_tweets_per_day(
+    misaligned = days_with_different_tweets(
         {day: frame["tweet_id"].to_numpy() for day, frame in raw_tweets.items()},
         {day: frame["tweet_id"].to_numpy() for day, frame in by_day.items()},
     )
@@ -92,7 +92,7 @@ def clean_text(
     (ISO 639-1, deterministic) and `is_empty` (nothing left after cleaning: kept, counted, not embedded)."""
     started = time.perf_counter()
     tweets = concat_days(raw_tweets)
-    known_brands = frozenset(tweet_source.parse().summary["brands"])
+    known_brands = frozenset(tweet_source.parse().summary.brands)
     progress = Progress("clean_text", len(tweets), context.log.info)
     cleaned = clean_frame(tweets, known_brands)
     cleaned["language"] = detect_languages(cleaned["text_clean"].tolist(), config.language_detector)
@@ -127,7 +127,7 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
     dims = sorted({batch.vectors.shape[1] for batch in by_day.values()})
     non_finite = sum(int((~np.isfinite(batch.vectors)).any(axis=1).sum()) for batch in by_day.values())
     norm_deviation = max((max_norm_deviation(batch.vectors) for batch in by_day.values()), default=0.0)
-    misaligned = same_tweets_per_day(
+    misaligned = days_with_different_tweets(
         {day: frame.loc[~frame["is_empty"], "tweet_id"].to_numpy() for day, frame in clean_text.items()},
         {day: batch.tweet_ids for day, batch in by_day.items()},
     )

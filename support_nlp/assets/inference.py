@@ -31,7 +31,7 @@ def predictions_checks(config: PredictionsConfig, clean_text: dict, by_day: dict
     uncertain = issues["category_name"] == UNCERTAIN_NAME
     uncertain_share = float(uncertain.mean()) if len(issues) else 0.0
     confident_mix = issues.loc[~uncertain, "category_name"].value_counts(normalize=True)
-    psi = population_stability_index(pd.Series(model.metrics["category_shares"]), confident_mix)
+    psi = population_stability_index(pd.Series(model.category_shares), confident_mix)
     return [
         dg.AssetCheckResult(
             check_name="every_eligible_tweet_predicted",
@@ -105,10 +105,8 @@ def describe_predictions(frame: pd.DataFrame, day: str, fitted_days: tuple[str, 
 
 
 def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifier: ClassifierModel) -> None:
-    # The deployed classifier is refit on every day its holdout covered.
-    fitted_days = (classifier.metrics["train_days"][0], classifier.metrics["holdout_days"][1])
     for day, frame in by_day.items():
-        context.add_asset_metadata(describe_predictions(frame, day, fitted_days), partition_key=day)
+        context.add_asset_metadata(describe_predictions(frame, day, classifier.training_days), partition_key=day)
 
 
 # Shared by the cascade's `predictions` (assets/cascade_inference.py): one asset key, two ways to label.

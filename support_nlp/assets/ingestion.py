@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.quality import column_schema, schema_differences
-from support_nlp.core.twcs import SourceFormatError
+from support_nlp.core.twcs import SourceFormatError, SourceSummary
 from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, split_by_day
 from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
 from support_nlp.resources import TweetSource
@@ -43,14 +43,18 @@ def previous_schema(context: dg.AssetExecutionContext) -> dict[str, str] | None:
 
 
 def raw_tweets_checks(
-    context: dg.AssetExecutionContext, config: RawTweetsConfig, tweets: pd.DataFrame, by_day: dict, summary: dict
+    context: dg.AssetExecutionContext,
+    config: RawTweetsConfig,
+    tweets: pd.DataFrame,
+    by_day: dict,
+    summary: SourceSummary,
 ) -> list[dg.AssetCheckResult]:
     schema = column_schema(tweets)
     wrong_types = {c: schema.get(c, "missing") for c, dtype in RAW_SCHEMA.items() if schema.get(c) != dtype}
     duplicates = int(tweets["tweet_id"].duplicated().sum())
     empty_text_share = float(tweets["text"].str.strip().eq("").mean()) if len(tweets) else 0.0
-    unparsable = summary["quarantined_by_reason"].get("created_at_unparsable", 0)
-    unparsable_share = unparsable / max(summary["rows_in"], 1)
+    unparsable = summary.quarantined_by_reason.get("created_at_unparsable", 0)
+    unparsable_share = unparsable / max(summary.rows_in, 1)
     empty_days = sorted(day for day, frame in by_day.items() if frame.empty)
     previous = previous_schema(context)
     changes = schema_differences(previous, schema) if previous else []
@@ -133,18 +137,18 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
     return dg.MaterializeResult(
         value=by_day,
         metadata={
-            "source": dg.MetadataValue.path(summary["source"]),
-            "source_fingerprint": summary["fingerprint"],
+            "source": dg.MetadataValue.path(summary.source),
+            "source_fingerprint": summary.fingerprint,
             # rows_in = rows_outbound + rows_inbound_kept + rows_quarantined, for the whole source file
-            "source_rows_in": summary["rows_in"],
-            "source_rows_outbound": summary["rows_outbound"],
-            "source_rows_inbound_kept": summary["rows_inbound_kept"],
-            "source_rows_quarantined": summary["rows_quarantined"],
-            "source_quarantined_by_reason": dg.MetadataValue.json(summary["quarantined_by_reason"]),
+            "source_rows_in": summary.rows_in,
+            "source_rows_outbound": summary.rows_outbound,
+            "source_rows_inbound_kept": summary.rows_inbound_kept,
+            "source_rows_quarantined": summary.rows_quarantined,
+            "source_quarantined_by_reason": dg.MetadataValue.json(summary.quarantined_by_reason),
             "quarantine_file": dg.MetadataValue.path(str(parsed.quarantine_path)),
             # Texts in the quarantine are masked like kept ones (see core.privacy).
             "quarantine_preview": preview_table(parsed.read_quarantine(), QUARANTINE_PREVIEW_COLUMNS),
-            "source_personal_data_masked": dg.MetadataValue.json(summary["personal_data_masked"]),
+            "source_personal_data_masked": dg.MetadataValue.json(summary.personal_data_masked),
             "source_inbound_rows_outside_partition_range": rows_outside_partitions(parsed.rows_per_day),
             "column_schema": dg.MetadataValue.json(column_schema(tweets)),
             "run_partitions": len(days),

@@ -7,7 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
@@ -44,14 +44,14 @@ def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLE
     return {name: group["text"].head(per_category).tolist() for name, group in distinct.groupby("category_name")}
 
 
-def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
+def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
     predicted = volume.groupby("category_name")["tweets"].sum()
     table = pd.DataFrame(
         {
-            "category": c["name"],
-            "training tweets": f"{c['size']:,}",
-            "share": f"{c['share']:.1%}",
-            "predicted tweets": f"{int(predicted.get(c['name'], 0)):,}",
+            "category": c.name,
+            "training tweets": f"{c.size:,}",
+            "share": f"{c.share:.1%}",
+            "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
         }
         for c in categories
     )
@@ -59,13 +59,17 @@ def summary_markdown(categories: list[dict], volume: pd.DataFrame) -> str:
 
 
 @dg.asset(
-    ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
+    ins={
+        "embeddings": ALL_MATERIALIZED_DAYS,
+        "predictions": ALL_MATERIALIZED_DAYS,
+        "category_model": dg.AssetIn("cluster_labels"),
+    },
     group_name="categories",
     kinds={"matplotlib", "html"},
 )
 def category_report(
     report_store: ReportStore,
-    cluster_labels: CategoryModel,
+    category_model: CategoryModel,
     classifier: ClassifierModel,
     embeddings: dict[str, EmbeddingBatch],
     predictions: dict[str, pd.DataFrame],
@@ -74,16 +78,16 @@ def category_report(
     """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
     day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
     sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
-    categories = sorted(cluster_labels.categories, key=lambda c: -c["size"])
-    points, labels = projection_sample(cluster_labels, embeddings)
+    categories = category_model.by_size()
+    points, labels = projection_sample(category_model, embeddings)
     metrics = classifier.metrics
-    confusion_names = [classifier.category_names[str(c)] for c in metrics["confusion_labels"]]
+    confusion_names = [classifier.category_names[str(c)] for c in metrics.confusion_labels]
     volume = category_trends
     days = every_day(volume["day"].min(), volume["day"].max())
     document = render_report(
         ReportInputs(
             categories=categories,
-            training_days=(metrics["train_days"][0], metrics["holdout_days"][1]),
+            training_days=classifier.training_days,
             predicted_days=(days[0], days[-1]),
             volume=volume,
             examples=most_confident_examples(concat_days(predictions)),
@@ -96,11 +100,11 @@ def category_report(
             "report_file": dg.MetadataValue.path(report_store.write(REPORT_FILE, document.encode())),
             "categories": dg.MetadataValue.md(summary_markdown(categories, volume)),
             "sizes": dg.MetadataValue.md(
-                category_sizes_markdown([c["name"] for c in categories], [c["size"] for c in categories])
+                category_sizes_markdown([c.name for c in categories], [c.size for c in categories])
             ),
-            "projection": dg.MetadataValue.md(projection_markdown(points, labels, cluster_labels.names)),
+            "projection": dg.MetadataValue.md(projection_markdown(points, labels, category_model.names)),
             "confusion_matrix": dg.MetadataValue.md(
-                confusion_matrix_markdown(metrics["confusion_matrix"], confusion_names)
+                confusion_matrix_markdown(metrics.confusion_matrix, confusion_names)
             ),
         }
     )

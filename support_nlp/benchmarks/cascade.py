@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
-from support_nlp.core.cascade import DEFAULT_FIT_ROWS, Cascade, load_cascade
+from support_nlp.core.cascade import DEFAULT_FIT_ROWS, Cascade, CascadeTexts, load_cascade
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
@@ -186,8 +186,7 @@ def run(settings: Settings) -> None:
         lambda: load_cascade(
             teacher,
             teacher_classifier,
-            training.texts,
-            calibration.texts,
+            CascadeTexts(training.texts, list(training.days), calibration.texts),
             settings.work_dir / "students",
             settings.target_agreement,
             teacher_cache,

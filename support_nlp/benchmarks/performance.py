@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, DEFAULT_FIT_ROWS, load_cascade
+from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, DEFAULT_FIT_ROWS, CascadeTexts, load_cascade
 from support_nlp.core.categories import fit_categories, unit_rows
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.embedding import distinct_texts, embed_texts
@@ -251,7 +251,7 @@ def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: P
 
     source = write_corpus(variant, rows, *real, folder)
     inbound, _, summary = stage("parse", csv_rows(source), lambda: read_twcs(str(source)), PARSE_HOW)
-    cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary["brands"]))
+    cleaned = stage("clean", len(inbound), lambda: clean_frame(inbound, summary.brands))
     texts = cleaned["text_clean"].tolist()
     languages = stage("language", len(texts), lambda: detect_languages(texts))
     langdetect_sample = texts[: settings.langdetect_sample]
@@ -339,14 +339,8 @@ def train_on_corpus(source: Path, work_dir: Path, report=print):
     classifier = train_classifier(
         vectors[labelled], categories.labels, fit["day"].to_numpy()[labelled], categories.names, teacher.identity
     )
-    cascade = load_cascade(
-        teacher,
-        classifier,
-        fit["text_clean"].tolist(),
-        calibration.tolist(),
-        work_dir / "students",
-        teacher_cache=cache,
-    )
+    texts = CascadeTexts(fit["text_clean"].tolist(), fit["day"].tolist(), calibration.tolist())
+    cascade = load_cascade(teacher, classifier, texts, work_dir / "students", teacher_cache=cache)
     report(
         f"trained on {len(fit):,} distinct texts: {len(classifier.classes)} categories; cascade calibrated on "
         f"{len(calibration):,} others, escalating below {cascade.escalate_below:.3f}"

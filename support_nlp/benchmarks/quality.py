@@ -45,13 +45,13 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.categories import (
-    CategoryModel,
     ClusteringConfig,
     fit_categories,
     is_multilingual,
     k_candidates,
     language_groups,
 )
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
 from support_nlp.core.embedding import embed_texts
@@ -326,9 +326,9 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
     """Where a set's tweets end up: issue categories, conversational kinds, "other", near-duplicate copies."""
     tweets = len(conversation)
     in_categories = len(categories.tweet_ids)
-    names = [c["name"] for c in categories.categories]
+    names = [c.name for c in categories.categories]
     conversational = [
-        c for c in categories.categories if set(re.findall(r"[^\W\d_]+", c["name"].lower())) & CONVERSATIONAL_NAME_WORDS
+        c for c in categories.categories if set(re.findall(r"[^\W\d_]+", c.name.lower())) & CONVERSATIONAL_NAME_WORDS
     ]
     copies = conversation["near_duplicate_key"].duplicated(keep=False)
     return {
@@ -344,14 +344,14 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
         "categories": categories.k,
         "names repeating another's word": names_sharing_a_word(names),
         "in conversational-named categories %": round(
-            100 * sum(c["size"] for c in conversational) / max(len(issues), 1), 1
+            100 * sum(c.size for c in conversational) / max(len(issues), 1), 1
         ),
     }
 
 
 def bundled_sample_tweets() -> pd.DataFrame:
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    return clean_frame(inbound, frozenset(summary["brands"]))
+    return clean_frame(inbound, frozenset(summary.brands))
 
 
 def first_contact_tweets() -> pd.DataFrame:
@@ -380,12 +380,12 @@ REAL_TWEET_SETS: dict[str, Callable[[], pd.DataFrame]] = {
 def categories_table(categories: CategoryModel) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "language": c["language_group"],
-            "name": c["name"],
-            "tweets": c["size"],
-            "example": " ".join(c["representatives"][0].split())[:90],
+            "language": c.language_group,
+            "name": c.name,
+            "tweets": c.size,
+            "example": " ".join(c.representatives[0].split())[:90],
         }
-        for c in sorted(categories.categories, key=lambda c: -c["size"])
+        for c in categories.by_size()
     )
 
 

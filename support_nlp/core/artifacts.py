@@ -12,7 +12,7 @@ import zipfile
 
 import numpy as np
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
 

@@ -25,17 +25,12 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
-from support_nlp.core.classifier import ClassifierModel, fit_classifier
+from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import Encoder
 from support_nlp.core.encoders.built_folder import build_once, keyed_folder
 from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
-from support_nlp.core.encoders.static_backend import (
-    StaticEncoder,
-    bundled_distinct_inbound,
-    distil_student,
-    fit_digest,
-)
+from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student, fit_digest
 from support_nlp.core.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
@@ -144,30 +139,54 @@ def classifier_fingerprint(classifier: ClassifierModel) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class CascadeTexts:
+    """Distinct real texts the cascade is fitted on (with the day of each, for the student classifier's time-ordered
+    holdout) and the other texts its threshold is calibrated on."""
+
+    fit_texts: list[str]
+    fit_days: list[str]
+    calibration_texts: list[str]
+
+
 def default_cascade_texts(
     fit_rows: int = DEFAULT_FIT_ROWS, calibration_rows: int = DEFAULT_CALIBRATION_ROWS, seed: int = DEFAULT_SEED
-) -> tuple[list[str], list[str]]:
-    """Disjoint seeded draws of the bundled real sample's distinct inbound tweets: fit texts, calibration texts."""
-    cleaned = bundled_distinct_inbound()
-    order = np.random.default_rng(seed).permutation(len(cleaned))
-    fit, calibration = order[:fit_rows], order[fit_rows : fit_rows + calibration_rows]
-    return [cleaned[row] for row in np.sort(fit)], [cleaned[row] for row in np.sort(calibration)]
+) -> CascadeTexts:
+    """Disjoint seeded draws of the bundled real sample's distinct cleaned inbound tweets."""
+    from support_nlp.core.text import clean_text
+    from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
+
+    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "created_at", "text"])
+    inbound = sample[sample["inbound"] == "True"]
+    frame = pd.DataFrame(
+        {
+            "text": inbound["text"].map(clean_text).to_numpy(),
+            "day": pd.to_datetime(inbound["created_at"], format=CREATED_AT_FORMAT, utc=True).dt.strftime("%Y-%m-%d"),
+        }
+    )
+    frame = frame[frame["text"] != ""].sort_values(["text", "day"]).drop_duplicates("text").reset_index(drop=True)
+    order = np.random.default_rng(seed).permutation(len(frame))
+    fit = frame.iloc[np.sort(order[:fit_rows])]
+    calibration = frame["text"].iloc[np.sort(order[fit_rows : fit_rows + calibration_rows])]
+    return CascadeTexts(fit["text"].tolist(), fit["day"].tolist(), calibration.tolist())
 
 
 def fit_student_classifier(
     student: Encoder,
     teacher: Encoder,
     teacher_classifier: ClassifierModel,
-    fit_texts: list[str],
+    texts: CascadeTexts,
     teacher_cache: EmbeddingCache | None = None,
 ) -> ClassifierModel:
-    """A classifier of student vectors trained to reproduce the teacher classifier's labels of `fit_texts`:
-    what the cascade is scored against, rather than the clustering's pseudo-labels the teacher learned from."""
-    teacher_labels = teacher_classifier.predict(embed_texts(fit_texts, teacher, cache=teacher_cache), 0.0)
-    return fit_classifier(
-        embed_texts(fit_texts, student),
+    """A classifier of student vectors trained to reproduce the teacher classifier's labels of the fit texts: what
+    the cascade is scored against, rather than the clustering's pseudo-labels the teacher learned from. Its
+    holdout metrics are its agreement with those labels on the later days."""
+    teacher_labels = teacher_classifier.predict(embed_texts(texts.fit_texts, teacher, cache=teacher_cache), 0.0)
+    return train_classifier(
+        embed_texts(texts.fit_texts, student),
         teacher_labels["category_id"].to_numpy(),
-        teacher_classifier.category_names,
+        np.asarray(texts.fit_days),
+        {int(c): name for c, name in teacher_classifier.category_names.items()},
         student.identity,
     )
 
@@ -175,8 +194,7 @@ def fit_student_classifier(
 def load_cascade(
     teacher: Encoder,
     teacher_classifier: ClassifierModel,
-    fit_texts: list[str],
-    calibration_texts: list[str],
+    texts: CascadeTexts,
     root: Path,
     target_agreement: float = TARGET_AGREEMENT,
     teacher_cache: EmbeddingCache | None = None,
@@ -192,25 +210,32 @@ def load_cascade(
             f"the classifier was trained on vectors of {teacher_classifier.embedding_model!r}, not of the "
             f"cascade's teacher {teacher.identity!r}: retrain, or configure the classifier's encoder"
         )
-    student = StaticEncoder(distil_student(teacher, fit_texts, root, teacher_cache))
+    student = StaticEncoder(distil_student(teacher, texts.fit_texts, root, teacher_cache))
     key = {
         "student": student.identity,
         "classifier": classifier_fingerprint(teacher_classifier),
-        "calibration_texts": fit_digest(calibration_texts),
+        "fit_days": fit_digest(texts.fit_days),
+        "calibration_texts": fit_digest(texts.calibration_texts),
         "target_agreement": target_agreement,
         "recipe": RECIPE_VERSION,
     }
 
     def build(staging: Path) -> None:
-        student_classifier = fit_student_classifier(student, teacher, teacher_classifier, fit_texts, teacher_cache)
+        student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts, teacher_cache)
         cascade = calibrate_cascade(
-            student, teacher, student_classifier, teacher_classifier, calibration_texts, target_agreement, teacher_cache
+            student,
+            teacher,
+            student_classifier,
+            teacher_classifier,
+            texts.calibration_texts,
+            target_agreement,
+            teacher_cache,
         )
         (staging / STUDENT_CLASSIFIER_FILE).write_bytes(artifact_to_bytes(student_classifier))
         description = {
             **key,
             "escalate_below": cascade.escalate_below,
-            "calibration_texts_count": len(calibration_texts),
+            "calibration_texts_count": len(texts.calibration_texts),
         }
         (staging / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import spectral_embedding
 from sklearn.metrics import silhouette_score
 
+from support_nlp.core.category_schema import ALL_LANGUAGES, Category, CategoryModel
 from support_nlp.core.language import UNDETERMINED
 from support_nlp.core.naming import name_categories
 from support_nlp.core.progress import ProgressCallback
@@ -80,66 +81,6 @@ class ClusteringConfig:
             raise ValueError(f"the k range {self.k_min}..{self.k_max} must start at 2 or more and not end before it")
         if not 0 <= self.max_outlier_share < 1 or not 0 <= self.silhouette_tolerance < 1:
             raise ValueError("max_outlier_share and silhouette_tolerance are shares in [0, 1)")
-
-
-@dataclass
-class CategoryModel:
-    """A fitted categorisation: projection, centroids, per-category descriptions and per-tweet assignments.
-
-    `tweet_ids`/`labels` hold the tweets in a category; `outlier_ids` the tweets that fit none ("other")."""
-
-    pca_mean: np.ndarray
-    pca_components: np.ndarray
-    centroids: np.ndarray
-    tweet_ids: np.ndarray
-    labels: np.ndarray
-    categories: list[dict]
-    outlier_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    k_curve: list[dict] = field(default_factory=list)
-    silhouette: float = float("nan")
-    embedding_model: str = ""
-    # Share of each message kind (core/conversation.py) among all the tweets the categories were trained from.
-    message_kinds: dict = field(default_factory=dict)
-
-    @property
-    def k(self) -> int:
-        return len(self.centroids)
-
-    @property
-    def names(self) -> dict[int, str]:
-        return {c["id"]: c["name"] for c in self.categories}
-
-    def project(self, vectors: np.ndarray) -> np.ndarray:
-        return (vectors - self.pca_mean) @ self.pca_components.T
-
-    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {
-            "pca_mean": self.pca_mean,
-            "pca_components": self.pca_components,
-            "centroids": self.centroids,
-            "tweet_ids": self.tweet_ids,
-            "labels": self.labels,
-            "outlier_ids": self.outlier_ids,
-        }
-        meta = {
-            "categories": self.categories,
-            "k_curve": self.k_curve,
-            "silhouette": self.silhouette,
-            "embedding_model": self.embedding_model,
-            "message_kinds": self.message_kinds,
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> CategoryModel:
-        return cls(**arrays, **meta)
-
-    def assignments(self) -> pd.DataFrame:
-        return pd.DataFrame({"tweet_id": self.tweet_ids, "category_id": self.labels})
-
-    @property
-    def outlier_share(self) -> float:
-        return len(self.outlier_ids) / max(len(self.outlier_ids) + len(self.tweet_ids), 1)
 
 
 def _top_shares(values: pd.Series, n: int = 5) -> dict[str, float]:
@@ -272,8 +213,10 @@ def describe_categories(
     centroids: np.ndarray,
     labels: np.ndarray,
     tweets: pd.DataFrame,
-) -> list[dict]:
-    """Name, keywords, size, representative tweets (closest to the centroid), languages and brands per category."""
+    groups: np.ndarray,
+) -> list[Category]:
+    """Name, keywords, size, representative tweets (closest to the centroid), languages and brands per category;
+    `groups` holds each row's clustering group (see fit_categories)."""
     k = len(centroids)
     namings = name_categories(tweets["text"].tolist(), labels, features, brands=tweets["brand"].unique())
     distances = np.linalg.norm(features - centroids[labels], axis=1)
@@ -282,22 +225,23 @@ def describe_categories(
         members = np.flatnonzero(labels == c)
         closest = members[np.argsort(distances[members])[:REPRESENTATIVES_PER_CATEGORY]]
         categories.append(
-            {
-                "id": c,
-                "name": namings[c].name,
-                "keywords": namings[c].keyphrases,
-                "size": int(len(members)),
-                "share": round(len(members) / len(labels), 4),
-                "representatives": tweets["text"].iloc[closest].tolist(),
-                "languages": _top_shares(tweets["language"].iloc[members]),
-                "brands": _top_shares(tweets["brand"].iloc[members]),
-            }
+            Category(
+                id=c,
+                name=namings[c].name,
+                generated_name=namings[c].name,
+                keywords=tuple(namings[c].keyphrases),
+                size=int(len(members)),
+                share=round(len(members) / len(labels), 4),
+                representatives=tuple(tweets["text"].iloc[closest]),
+                languages=_top_shares(tweets["language"].iloc[members]),
+                brands=_top_shares(tweets["brand"].iloc[members]),
+                language_group=str(groups[members[0]]),
+            )
         )
     return categories
 
 
 MIXED_LANGUAGES = "other languages"
-ALL_LANGUAGES = "all"
 # Name fragments of the common multilingual sentence encoders (paraphrase-multilingual-*, distiluse-base-multilingual,
 # LaBSE, multilingual-e5, bge-m3, XLM-R based models); any other model is treated as monolingual.
 MULTILINGUAL_MODEL_MARKERS = ("multilingual", "labse", "bge-m3", "xlm")
@@ -404,16 +348,14 @@ def fit_categories(
     centroids = centroids[kept]
     member_labels = member_labels.astype(np.int32)
     silhouette = sampled_silhouette(features[members], member_labels, config) if len(kept) > 1 else float("nan")
-    categories = describe_categories(features[members], centroids, member_labels, tweets.iloc[members])
-    for category in categories:
-        category["language_group"] = str(groups[members][member_labels == category["id"]][0])
+    categories = describe_categories(features[members], centroids, member_labels, tweets.iloc[members], groups[members])
     return CategoryModel(
         pca_mean=pca.mean_.astype(np.float32),
         pca_components=pca.components_.astype(np.float32),
         centroids=centroids.astype(np.float32),
         tweet_ids=np.asarray(tweet_ids, dtype=np.int64)[members],
         labels=member_labels,
-        categories=categories,
+        categories=tuple(categories),
         outlier_ids=np.asarray(tweet_ids, dtype=np.int64)[outliers],
         k_curve=curve,
         silhouette=round(silhouette, 4),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from support_nlp.core.categories import CategoryModel
+from support_nlp.core.category_schema import CategoryModel
 
 DEFAULT_CATEGORY_MAP = Path(__file__).resolve().parents[1] / "category_map.yaml"
 
@@ -58,7 +58,7 @@ def load_category_map(path: str | Path) -> CategoryMap:
 
 
 def unknown_ids(category_map: CategoryMap, model: CategoryModel) -> list[int]:
-    return sorted(category_map.referenced_ids() - {c["id"] for c in model.categories})
+    return sorted(category_map.referenced_ids() - set(model.names))
 
 
 def apply_category_map(model: CategoryModel, category_map: CategoryMap) -> CategoryModel:
@@ -66,19 +66,18 @@ def apply_category_map(model: CategoryModel, category_map: CategoryMap) -> Categ
 
     Entries for ids the model does not have are ignored here (the cluster_labels check reports them).
     """
-    known = {c["id"] for c in model.categories}
+    known = set(model.names)
     final = {cid: category_map.final_id(cid) for cid in known}
     final = {cid: target if target in known else cid for cid, target in final.items()}
-    categories = [
-        {
-            **c,
-            "generated_name": c.get("generated_name", c["name"]),
-            "name": category_map.names.get(c["id"], c.get("generated_name", c["name"])),
-            "named_by": "category map" if c["id"] in category_map.names else "keywords",
-            "merged_into": final[c["id"]] if final[c["id"]] != c["id"] else None,
-        }
+    categories = tuple(
+        replace(
+            c,
+            name=category_map.names.get(c.id, c.generated_name),
+            named_by="category map" if c.id in category_map.names else "keywords",
+            merged_into=final[c.id] if final[c.id] != c.id else None,
+        )
         for c in model.categories
-    ]
+    )
     lookup = np.vectorize(final.__getitem__, otypes=[np.int32])
     labels = lookup(model.labels) if len(model.labels) else model.labels
     return replace(model, categories=categories, labels=labels)

@@ -6,7 +6,7 @@ numbers are agreement with the clustering's pseudo-labels, not accuracy against 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,62 @@ class ClassifierConfig:
     max_fit_rows: int = 200_000
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0 < self.holdout_share < 1:
+            raise ValueError(f"holdout_share = {self.holdout_share}: the held-out share of the rows, in (0, 1)")
+        if self.regularization_c <= 0 or self.max_iter < 1 or self.max_fit_rows < 1:
+            raise ValueError("regularization_c, max_iter and max_fit_rows must be positive")
 
-@dataclass
+
+@dataclass(frozen=True)
+class CategoryAgreement:
+    """One category's agreement with its pseudo-labels on the holdout."""
+
+    category_id: int
+    category: str
+    precision: float
+    recall: float
+    f1: float
+    support: int  # held-out rows the clustering put in the category
+
+
+@dataclass(frozen=True)
+class HoldoutMetrics:
+    """Agreement with the clustering's pseudo-labels on a time-ordered holdout: earlier days train a model, the
+    later days score it. Not accuracy against human labels."""
+
+    agreement_accuracy: float
+    agreement_macro_f1: float
+    train_rows: int
+    fitted_rows: int  # of the train rows: at most ClassifierConfig.max_fit_rows
+    holdout_rows: int
+    train_days: tuple[str, str]  # first and last
+    holdout_days: tuple[str, str]
+    per_category: tuple[CategoryAgreement, ...]
+    confusion_labels: tuple[int, ...]  # category ids of the confusion matrix's rows (truth) and columns
+    confusion_matrix: tuple[tuple[int, ...], ...]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: dict) -> HoldoutMetrics:
+        # Models stored before training was capped at max_fit_rows were fitted on every training row.
+        earlier = {"fitted_rows": fields["train_rows"]}
+        return cls(
+            **{
+                **earlier,
+                **fields,
+                "train_days": tuple(fields["train_days"]),
+                "holdout_days": tuple(fields["holdout_days"]),
+                "per_category": tuple(CategoryAgreement(**row) for row in fields["per_category"]),
+                "confusion_labels": tuple(fields["confusion_labels"]),
+                "confusion_matrix": tuple(tuple(row) for row in fields["confusion_matrix"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
 class ClassifierModel:
     """Multinomial logistic regression stored as plain arrays (no pickle): P(c|x) = softmax(W x + b)."""
 
@@ -41,20 +95,34 @@ class ClassifierModel:
     classes: np.ndarray
     category_names: dict[str, str]
     embedding_model: str
-    metrics: dict = field(default_factory=dict)
+    metrics: HoldoutMetrics
+    # Each category's share of the training rows: the mix that drift of daily predictions is measured against.
+    category_shares: dict[str, float]
+
+    @property
+    def training_days(self) -> tuple[str, str]:
+        """First and last day the deployed model was fitted on: it is refit on the holdout days too."""
+        return self.metrics.train_days[0], self.metrics.holdout_days[1]
 
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {"coef": self.coef, "intercept": self.intercept, "classes": self.classes}
         meta = {
             "category_names": self.category_names,
             "embedding_model": self.embedding_model,
-            "metrics": self.metrics,
+            "metrics": self.metrics.to_json(),
+            "category_shares": self.category_shares,
         }
         return arrays, meta
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> ClassifierModel:
-        return cls(**arrays, **meta)
+        metrics = dict(meta["metrics"])
+        # Classifiers stored before the metrics were typed kept the training mix among them.
+        category_shares = meta.get("category_shares", metrics.pop("category_shares", None))
+        return cls(
+            **arrays,
+            **{**meta, "metrics": HoldoutMetrics.from_json(metrics), "category_shares": category_shares},
+        )
 
     def predict_proba(self, vectors: np.ndarray) -> np.ndarray:
         logits = vectors @ self.coef.T + self.intercept
@@ -104,9 +172,9 @@ def time_ordered_split(days: np.ndarray, holdout_share: float) -> np.ndarray:
     return days <= unique_days[last_train]
 
 
-def _first_and_last(days: np.ndarray) -> list[str]:
+def _first_and_last(days: np.ndarray) -> tuple[str, str]:
     unique = np.unique(days)
-    return [str(unique[0]), str(unique[-1])]
+    return str(unique[0]), str(unique[-1])
 
 
 def fit_rows(labels: np.ndarray, config: ClassifierConfig) -> np.ndarray:
@@ -125,7 +193,7 @@ def _fit(vectors: np.ndarray, labels: np.ndarray, config: ClassifierConfig) -> L
     return LogisticRegression(C=config.regularization_c, max_iter=config.max_iter).fit(vectors[rows], labels[rows])
 
 
-def evaluate_holdout(vectors, labels, days, config: ClassifierConfig, names: dict[str, str]) -> dict:
+def evaluate_holdout(vectors, labels, days, config: ClassifierConfig, names: dict[str, str]) -> HoldoutMetrics:
     """Train on earlier days, score the later ones: agreement with the pseudo-labels."""
     train = time_ordered_split(days, config.holdout_share)
     model = _fit(vectors[train], labels[train], config)
@@ -133,31 +201,31 @@ def evaluate_holdout(vectors, labels, days, config: ClassifierConfig, names: dic
     truth = labels[~train]
     all_classes = np.unique(labels)
     report = classification_report(truth, predicted, labels=all_classes, output_dict=True, zero_division=0)
-    per_category = [
-        {
-            "category_id": int(c),
-            "category": names[str(c)],
-            "precision": round(report[str(c)]["precision"], 4),
-            "recall": round(report[str(c)]["recall"], 4),
-            "f1": round(report[str(c)]["f1-score"], 4),
-            "support": int(report[str(c)]["support"]),
-        }
+    per_category = tuple(
+        CategoryAgreement(
+            category_id=int(c),
+            category=names[str(c)],
+            precision=round(report[str(c)]["precision"], 4),
+            recall=round(report[str(c)]["recall"], 4),
+            f1=round(report[str(c)]["f1-score"], 4),
+            support=int(report[str(c)]["support"]),
+        )
         for c in all_classes
-    ]
-    return {
-        "agreement_accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "agreement_macro_f1": round(
+    )
+    return HoldoutMetrics(
+        agreement_accuracy=round(float(accuracy_score(truth, predicted)), 4),
+        agreement_macro_f1=round(
             float(f1_score(truth, predicted, labels=all_classes, average="macro", zero_division=0)), 4
         ),
-        "train_rows": int(train.sum()),
-        "fitted_rows": len(fit_rows(labels[train], config)),
-        "holdout_rows": int((~train).sum()),
-        "train_days": _first_and_last(days[train]),
-        "holdout_days": _first_and_last(days[~train]),
-        "per_category": per_category,
-        "confusion_labels": [int(c) for c in all_classes],
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=all_classes).tolist(),
-    }
+        train_rows=int(train.sum()),
+        fitted_rows=len(fit_rows(labels[train], config)),
+        holdout_rows=int((~train).sum()),
+        train_days=_first_and_last(days[train]),
+        holdout_days=_first_and_last(days[~train]),
+        per_category=per_category,
+        confusion_labels=tuple(int(c) for c in all_classes),
+        confusion_matrix=tuple(map(tuple, confusion_matrix(truth, predicted, labels=all_classes).tolist())),
+    )
 
 
 def train_classifier(
@@ -171,29 +239,15 @@ def train_classifier(
     """Evaluate on a time-ordered holdout, then fit the deployed model on all rows."""
     names = {str(k): v for k, v in category_names.items()}
     metrics = evaluate_holdout(vectors, labels, days, config, names)
-    # The training mix is the reference that drift of daily predictions is measured against.
     classes, counts = np.unique(labels, return_counts=True)
-    metrics["category_shares"] = {
-        names[str(c)]: round(n / counts.sum(), 6) for c, n in zip(classes, counts, strict=True)
-    }
-    return fit_classifier(vectors, labels, names, embedding_model, config, metrics)
-
-
-def fit_classifier(
-    vectors: np.ndarray,
-    labels: np.ndarray,
-    category_names: dict[str, str],
-    embedding_model: str,
-    config: ClassifierConfig = ClassifierConfig(),
-    metrics: dict | None = None,
-) -> ClassifierModel:
-    """The model fitted on all rows (up to `config.max_fit_rows`), without a holdout evaluation."""
+    category_shares = {names[str(c)]: round(n / counts.sum(), 6) for c, n in zip(classes, counts, strict=True)}
     final = _fit(vectors, labels, config)
     return ClassifierModel(
         coef=final.coef_.astype(np.float32),
         intercept=final.intercept_.astype(np.float32),
         classes=final.classes_.astype(np.int32),
-        category_names=category_names,
+        category_names=names,
         embedding_model=embedding_model,
-        metrics=metrics or {},
+        metrics=metrics,
+        category_shares=category_shares,
     )

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from support_nlp.core.categories import CategoryModel, unit_rows
+from support_nlp.core.categories import unit_rows
+from support_nlp.core.category_schema import CategoryModel
 
 DEFAULT_MIN_SIMILARITY = 0.8
 
@@ -48,16 +49,16 @@ def carry_over_identity(
     """`model` with category ids inherited from `previous` where centroids match; names in the category map
     are keyed by id, so they carry over with it. Unmatched categories get ids after the previous model's
     largest, so a current id never points to a different category than before."""
-    current_ids = [c["id"] for c in model.categories]
+    current_ids = [c.id for c in model.categories]
     if previous is None:
         return model, IdentityReport(matched={}, new=current_ids, vanished=[])
-    previous_ids = [c["id"] for c in previous.categories]
+    previous_ids = [c.id for c in previous.categories]
     matches = match_categories(embedding_space_centroids(previous), embedding_space_centroids(model), min_similarity)
     fresh_ids = iter(range(max(previous_ids) + 1, max(previous_ids) + 1 + len(current_ids)))
     new_id_of_row = [
         previous_ids[matches[row][0]] if row in matches else next(fresh_ids) for row in range(len(current_ids))
     ]
-    categories = [{**category, "id": new_id_of_row[row]} for row, category in enumerate(model.categories)]
+    categories = tuple(replace(category, id=new_id_of_row[row]) for row, category in enumerate(model.categories))
     id_of_label = np.asarray(new_id_of_row, dtype=np.int32)
     relabelled = replace(model, labels=id_of_label[model.labels], categories=categories)
     matched = {new_id_of_row[row]: round(score, 4) for row, (_, score) in matches.items()}

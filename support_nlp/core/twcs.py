@@ -18,7 +18,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -49,6 +49,7 @@ CACHE_FORMAT_VERSION = "4"
 CSV_CHUNK_ROWS = 250_000
 CACHE_ROW_GROUP_ROWS = 50_000
 CACHE_FILES = ("inbound.parquet", "quarantine.parquet")
+SUMMARY_FILE = "summary.json"
 # Tweets are at most 280 characters, but the dump escapes HTML entities (`&amp;` is 5) and the @handles that
 # open a reply do not count towards the limit; the longest text of the bundled sample is 392. Far beyond
 # that is a broken row (a quote left open swallowing the following records) or a deliberate flood.
@@ -88,11 +89,35 @@ class SourceFormatError(ValueError):
 
 
 @dataclass(frozen=True)
+class SourceSummary:
+    """What parsing one source file found: rows_in = rows_outbound + rows_inbound_kept + rows_quarantined."""
+
+    source: str
+    rows_in: int
+    rows_outbound: int
+    rows_inbound_kept: int
+    rows_quarantined: int
+    quarantined_by_reason: dict[str, int]
+    personal_data_masked: dict[str, int]  # masked spans per kind of personal data (core/privacy.py)
+    brands: tuple[str, ...]  # author ids of the brand replies, sorted
+    inbound_rows_per_day: dict[str, int]
+    fingerprint: str = ""  # the source's content hash (source_fingerprint), set by parse_source
+    file_sha256: dict[str, str] = field(default_factory=dict)  # of the cache files, set when they are written
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, fields: dict) -> SourceSummary:
+        return cls(**{**fields, "brands": tuple(fields["brands"])})
+
+
+@dataclass(frozen=True)
 class ParsedSource:
     """Where the columnar cache of one source version lives, and what parsing it found."""
 
     directory: Path
-    summary: dict
+    summary: SourceSummary
 
     @property
     def inbound_path(self) -> Path:
@@ -104,7 +129,7 @@ class ParsedSource:
 
     @property
     def rows_per_day(self) -> dict[str, int]:
-        return self.summary["inbound_rows_per_day"]
+        return self.summary.inbound_rows_per_day
 
     def read_days(self, days: list[str]) -> pd.DataFrame:
         """Inbound tweets whose UTC day is in `days`; row groups of other days are skipped unread."""
@@ -118,13 +143,13 @@ class ParsedSource:
 
     def damage(self) -> str | None:
         """Why the cached files cannot be trusted (missing, or content unlike when written); None if intact."""
-        for name, expected in self.summary.get("file_sha256", {}).items():
+        for name, expected in self.summary.file_sha256.items():
             path = self.directory / name
             if not path.exists():
                 return f"{path} is missing"
             if file_sha256(path) != expected:
                 return f"{path} differs from what was written (truncated or corrupted)"
-        return None if self.summary.get("file_sha256") else "no content hashes recorded"
+        return None if self.summary.file_sha256 else "no content hashes recorded"
 
 
 def _sha256(handle: BinaryIO, prefix: bytes = b"") -> str:
@@ -160,7 +185,7 @@ def parse_source(
         return cached
 
     inbound, quarantine, summary = read_twcs(source, report, storage_options)
-    summary["fingerprint"] = fingerprint
+    summary = replace(summary, fingerprint=fingerprint)
     # Build the cache beside its final place and rename it in one step: a crash leaves no half cache.
     staging = directory.with_name(f"{fingerprint}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -175,18 +200,18 @@ def parse_source(
     except OSError:
         # Another process finished the same cache first; theirs is identical.
         shutil.rmtree(staging, ignore_errors=True)
-    return ParsedSource(directory, json.loads((directory / "summary.json").read_text()))
+    return ParsedSource(directory, read_summary(directory))
 
 
 def _read_cache(directory: Path, report: ProgressCallback | None) -> ParsedSource | None:
     if not directory.exists():
         return None
-    summary_path = directory / "summary.json"
     try:
-        cached = ParsedSource(directory, json.loads(summary_path.read_text()))
+        cached = ParsedSource(directory, read_summary(directory))
         damage = cached.damage()
-    except (OSError, ValueError) as error:
-        damage = f"{summary_path} is unreadable: {error}"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        # TypeError: a summary without a field this version records (or with one it does not know).
+        damage = f"{directory / SUMMARY_FILE} is unreadable: {error}"
     if damage is None:
         return cached
     if report:
@@ -201,18 +226,22 @@ def _read_cache(directory: Path, report: ProgressCallback | None) -> ParsedSourc
     return None
 
 
-def _write_cache(staging: Path, inbound: pd.DataFrame, quarantine: pd.DataFrame, summary: dict) -> None:
+def read_summary(directory: Path) -> SourceSummary:
+    return SourceSummary.from_json(json.loads((directory / SUMMARY_FILE).read_text()))
+
+
+def _write_cache(staging: Path, inbound: pd.DataFrame, quarantine: pd.DataFrame, summary: SourceSummary) -> None:
     staging.mkdir(parents=True)
     table = pa.Table.from_pandas(inbound.sort_values(["day", "tweet_id"]), preserve_index=False)
     pq.write_table(table, staging / "inbound.parquet", row_group_size=CACHE_ROW_GROUP_ROWS)
     pq.write_table(pa.Table.from_pandas(quarantine, preserve_index=False), staging / "quarantine.parquet")
-    summary["file_sha256"] = {name: file_sha256(staging / name) for name in CACHE_FILES}
-    (staging / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+    summary = replace(summary, file_sha256={name: file_sha256(staging / name) for name in CACHE_FILES})
+    (staging / SUMMARY_FILE).write_text(json.dumps(summary.to_json(), indent=1, sort_keys=True))
 
 
 def read_twcs(
     source: str, report: ProgressCallback | None = None, storage_options: dict | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, SourceSummary]:
     """Parse a twcs.csv(.gz) into (typed inbound tweets, quarantined rows with a reason, counts).
 
     Personal data in customer texts is masked (core.privacy) before anything is kept or quarantined.
@@ -284,20 +313,20 @@ def read_twcs(
     inbound["thread_brand"] = thread_brands(inbound, authors)
     inbound["thread_id"] = thread_ids(inbound, authors)
     quarantine = pd.concat([*quarantine_chunks, duplicates, late, bad_lines], ignore_index=True)[QUARANTINE_COLUMNS]
-    summary = {
-        "source": str(source),
-        "rows_in": records + len(bad_lines),
-        "rows_outbound": outbound_rows,
-        "rows_inbound_kept": int(len(inbound)),
-        "rows_quarantined": int(len(quarantine)),
-        "quarantined_by_reason": {k: int(v) for k, v in quarantine["reason"].value_counts().items()},
-        "personal_data_masked": dict(masked_by_kind),
-        "brands": sorted(authors["author_id"].unique().tolist()),
-        "inbound_rows_per_day": {k: int(v) for k, v in inbound["day"].value_counts().sort_index().items()},
-    }
-    accounted = summary["rows_outbound"] + summary["rows_inbound_kept"] + summary["rows_quarantined"]
-    if accounted != summary["rows_in"]:
-        raise AssertionError(f"{source}: {summary['rows_in']} rows in but {accounted} accounted for: {summary}")
+    summary = SourceSummary(
+        source=str(source),
+        rows_in=records + len(bad_lines),
+        rows_outbound=outbound_rows,
+        rows_inbound_kept=int(len(inbound)),
+        rows_quarantined=int(len(quarantine)),
+        quarantined_by_reason={k: int(v) for k, v in quarantine["reason"].value_counts().items()},
+        personal_data_masked=dict(masked_by_kind),
+        brands=tuple(sorted(authors["author_id"].unique().tolist())),
+        inbound_rows_per_day={k: int(v) for k, v in inbound["day"].value_counts().sort_index().items()},
+    )
+    accounted = summary.rows_outbound + summary.rows_inbound_kept + summary.rows_quarantined
+    if accounted != summary.rows_in:
+        raise AssertionError(f"{source}: {summary.rows_in} rows in but {accounted} accounted for: {summary}")
     return inbound.reset_index(drop=True), quarantine, summary
 
 

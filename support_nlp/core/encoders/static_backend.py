@@ -63,18 +63,13 @@ def fit_digest(fit_texts: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def bundled_distinct_inbound() -> list[str]:
-    """The distinct non-empty cleaned inbound tweets of the bundled real twcs sample, sorted."""
+def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED) -> list[str]:
+    """A seeded sample of the distinct cleaned inbound tweets of the bundled real twcs sample."""
     from support_nlp.core.text import clean_text
     from support_nlp.core.twcs import BUNDLED_SAMPLE
 
     sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "text"])
-    return sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
-
-
-def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED) -> list[str]:
-    """A seeded sample of the distinct cleaned inbound tweets of the bundled real twcs sample."""
-    cleaned = bundled_distinct_inbound()
+    cleaned = sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
     chosen = np.random.default_rng(seed).choice(len(cleaned), size=min(rows, len(cleaned)), replace=False)
     return [cleaned[row] for row in np.sort(chosen)]
 
