@@ -152,7 +152,7 @@ def test_cascade_predictions_report_the_escalated_share_of_each_day(product_casc
     _, cascade = product_cascade
     day = "2017-11-06"
     inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
-    tweets = clean_frame(inbound[inbound["day"] == day].reset_index(drop=True), frozenset(summary["brands"]))
+    tweets = clean_frame(inbound[inbound["day"] == day].reset_index(drop=True), frozenset(summary.brands))
     tweets["language"] = detect_languages(tweets["text_clean"].tolist())
 
     @dg.asset(key="clean_text", partitions_def=daily_partitions)

@@ -326,7 +326,7 @@ def report_table(results: list[StageResult]) -> str:
 def train_on_corpus(source: Path, work_dir: Path, report=print):
     """(classifier, cascade, texts of the fit and calibration draws) for the real corpus at `source`."""
     inbound, _, summary = read_twcs(str(source))
-    tweets = clean_frame(inbound, summary["brands"])
+    tweets = clean_frame(inbound, summary.brands)
     tweets = tweets[~tweets["is_empty"]].drop_duplicates("text_clean").reset_index(drop=True)
     order = np.random.default_rng(0).permutation(len(tweets))
     fit = tweets.iloc[np.sort(order[:DEFAULT_FIT_ROWS])].reset_index(drop=True)
@@ -348,8 +348,8 @@ def train_on_corpus(source: Path, work_dir: Path, report=print):
     return classifier, cascade, {*fit["text_clean"], *calibration}
 
 
-def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame]) -> tuple[pd.DataFrame, dict]:
-    """Predictions of every non-empty inbound tweet of `source`, and each stage's cost."""
+def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame]) -> tuple[pd.DataFrame, dict, int]:
+    """Predictions of every non-empty inbound tweet of `source`, each stage's cost, and the CSV rows read."""
     costs = {}
 
     def stage(name: str, action: Callable[[], object]):
@@ -360,11 +360,11 @@ def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame])
         return value
 
     inbound, _, summary = stage("parse", lambda: read_twcs(str(source)))
-    cleaned = stage("clean", lambda: clean_frame(inbound, summary["brands"]))
+    cleaned = stage("clean", lambda: clean_frame(inbound, summary.brands))
     cleaned["language"] = stage("language", lambda: detect_languages(cleaned["text_clean"].tolist()))
     tweets = cleaned[~cleaned["is_empty"]].reset_index(drop=True)
     predicted = stage("embed + predict", lambda: label(tweets["text_clean"].tolist()))
-    return pd.concat([tweets[["tweet_id", "text_clean"]], predicted], axis=1), costs
+    return pd.concat([tweets[["tweet_id", "text_clean"]], predicted], axis=1), costs, summary.rows_in
 
 
 def end_to_end(source: Path, work_dir: Path) -> None:
@@ -380,16 +380,16 @@ def end_to_end(source: Path, work_dir: Path) -> None:
     for name, label in (("all-transformer", all_transformer), ("cascade", through_cascade)):
         print(f"... {name}", file=sys.stderr, flush=True)
         runs[name] = timed(lambda label=label: raw_to_predictions(source, label))
-    (reference, _), _, _ = runs["all-transformer"]
-    (cascaded, _), _, _ = runs["cascade"]
+    (reference, _, rows_in), _, _ = runs["all-transformer"]
+    (cascaded, _, _), _, _ = runs["cascade"]
     held_out = ~reference["text_clean"].isin(training_texts).to_numpy()
     agrees = reference["category_id"].to_numpy() == cascaded["category_id"].to_numpy()
-    print(f"corpus: {source} ({csv_rows(source):,} CSV rows, {len(reference):,} non-empty inbound tweets)")
+    print(f"corpus: {source} ({rows_in:,} CSV rows, {len(reference):,} non-empty inbound tweets)")
     print(
         "| path | tweets | wall s | CPU s | tweets/s | tweets/CPU-s | peak RSS MiB | parse / clean / language / "
         "embed + predict (CPU s) | escalated | agreement, held out |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     )
-    for name, ((predicted, stages), cost, peak) in runs.items():
+    for name, ((predicted, stages, _), cost, peak) in runs.items():
         escalated = f"{predicted['escalated'].mean():.1%}" if "escalated" in predicted else "-"
         agreement = f"{agrees[held_out].mean():.1%} of {held_out.sum():,}" if name == "cascade" else "(reference)"
         per_stage = " / ".join(f"{stage.cpu_s:,.1f}" for stage in stages.values())
