@@ -73,17 +73,19 @@ check: lint $(DAGSTER_HOME)/dagster.yaml
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
+# Both loaders of the code location: dagster's (workspace.yaml, the stack) and dg's ([tool.dg] in pyproject.toml).
 validate: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster definitions validate -m support_nlp.definitions
+	$(BIN)/dg check defs
 
 materialize-day: install $(DAGSTER_HOME)/dagster.yaml
-	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition $(DAY)
+	$(MATERIALIZE) --select known_brands,raw_tweets,clean_text,embeddings --partition $(DAY)
 
 # Features over the days as one run, then categories and classifier over every materialized day, predictions
 # over the days, and the trends and report (category_report.html under the storage's reports/).
 retrain: install $(DAGSTER_HOME)/dagster.yaml
-	$(MATERIALIZE) --select raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
-	$(MATERIALIZE) --select cluster_labels,classifier
+	$(MATERIALIZE) --select known_brands,raw_tweets,clean_text,embeddings --partition-range $(FIRST_DAY)...$(LAST_DAY)
+	$(MATERIALIZE) --select cluster_labels,classifier,deployed_model
 	$(MATERIALIZE) --select predictions --partition-range $(FIRST_DAY)...$(LAST_DAY)
 	$(MATERIALIZE) --select category_trends,category_report
 

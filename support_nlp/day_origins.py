@@ -73,7 +73,7 @@ def remove_stale_days(
             continue
         for asset_key in assets_def.keys:
             factory = defs.resources[assets_def.get_io_manager_key_for_asset_key(asset_key)]
-            for day in factory.create_io_manager(None).remove_partitions(asset_key, stale):
+            for day in factory.process_config_and_initialize().remove_partitions(asset_key, stale):
                 instance.report_runless_asset_event(
                     dg.AssetObservation(
                         asset_key,

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from support_nlp.core.category_schema import Category
+from support_nlp.core.seeds import suggested_categories
 
 BRANDS_SHOWN = 10
 EXAMPLES_PER_CATEGORY = 10
+EXAMPLES_PER_SUGGESTION = 3
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,31 @@ Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 </section>"""
 
 
+def suggestions_section(categories: tuple[Category, ...]) -> str:
+    """Discovered categories, largest first, as candidates for the team's taxonomy (seeds in the category map)."""
+    suggested = suggested_categories(categories)
+    if not suggested:
+        return "<p>Every category is one of the team's seeds.</p>"
+    items = "".join(
+        f"<li><b>{html.escape(c.name)}</b> ({c.size:,} training tweets, {c.share:.1%}): "
+        + "; ".join(
+            f"&ldquo;{html.escape(' '.join(text.split()))}&rdquo;"
+            for text in c.representatives[:EXAMPLES_PER_SUGGESTION]
+        )
+        + "</li>"
+        for c in suggested
+    )
+    return f"""<p class="note">Categories discovered outside the team's seeds, largest first. To adopt one, add a seed
+(a name and a few example phrases) to the category map.</p><ol>{items}</ol>"""
+
+
 def render_report(inputs: ReportInputs) -> str:
     categories = inputs.categories
     predicted = inputs.volume.groupby("category_name")["tweets"].sum()
     summary = pd.DataFrame(
         {
             "category": c.name,
+            "defined by": "team (seed)" if c.seed else "discovered",
             "training tweets": f"{c.size:,}",
             "share": f"{c.share:.1%}",
             "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
@@ -85,6 +106,8 @@ Categories were discovered on the tweets of {first}..{last} (training tweets, in
 predicted tweets are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.</p>
 <h2 id="categories">Categories, largest first</h2>
 {summary.to_html(index=False, escape=True, classes="summary")}
+<h2 id="suggested">Suggested new categories</h2>
+{suggestions_section(categories)}
 <h2 id="trend">Tweets per day</h2>
 {image(inputs.trend_png, "tweets per day by category")}
 <h2 id="brands">By brand (predicted tweets)</h2>

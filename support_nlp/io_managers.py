@@ -23,16 +23,14 @@ from upath import UPath
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.storage import (
-    DEFAULT_S3_CONNECT_TIMEOUT_S,
-    DEFAULT_S3_MAX_ATTEMPTS,
     CorruptArtifactError,
-    decoding,
     is_local,
     list_names,
-    s3_storage_options,
+    read_decoded,
     storage_errors,
     write_atomically,
 )
+from support_nlp.resources import ObjectStore
 
 # The code location that the rebuild commands in error messages materialize from.
 CODE_LOCATION_MODULE = "support_nlp.definitions"
@@ -79,10 +77,7 @@ class PartitionDictIOManager(dg.UPathIOManager):
             raise corrupt_artifact_failure(context.asset_key, partition_key, error) from error
 
     def read(self, path: UPath):
-        with storage_errors("read", path):
-            data = path.read_bytes()
-        with decoding(path):
-            return self.deserialize(data)
+        return read_decoded(path, self.deserialize)
 
     def make_directory(self, path: UPath) -> None:
         # Object stores have no directories; s3fs's mkdir would even create a missing bucket.
@@ -156,23 +151,6 @@ class PartitionDictIOManager(dg.UPathIOManager):
             removed.append(partition_key)
         return removed
 
-    def load_stored(self, asset_key: dg.AssetKey):
-        """The currently stored value of an unpartitioned asset, or None if it was never stored or is corrupt; lets
-        an asset compare itself with its previous version (e.g. to keep category ids stable across refits).
-
-        A corrupt previous version is only reported: failing here would leave the asset unable to rebuild itself.
-        """
-        path = self._with_extension(self._base_path.joinpath(*asset_key.path))
-        try:
-            return self.read(path)
-        except FileNotFoundError:
-            return None
-        except CorruptArtifactError as error:
-            dg.get_dagster_logger().warning(
-                f"{asset_key.to_user_string()}: the previous version cannot be read and is ignored: {error}"
-            )
-            return None
-
 
 class ParquetIOManager(PartitionDictIOManager):
     extension = ".parquet"
@@ -197,22 +175,13 @@ class ArtifactIOManager(PartitionDictIOManager):
 
 
 class StorageIOManagerFactory(dg.ConfigurableIOManagerFactory):
-    """Where artifacts live: a local folder or `s3://bucket/prefix`, optionally on an S3-compatible endpoint.
-
-    S3 credentials come from the environment or the instance role only, never from this config.
-    """
+    """Where artifacts live: a local folder or `s3://bucket/prefix`, reached through `store`."""
 
     base_path: str
-    endpoint_url: str | None = None
-    region: str | None = None
-    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
-    connect_timeout_s: float = DEFAULT_S3_CONNECT_TIMEOUT_S
+    store: ObjectStore = ObjectStore()
 
     def base_upath(self) -> UPath:
-        options = s3_storage_options(
-            self.base_path, self.endpoint_url, self.region, self.max_attempts, self.connect_timeout_s
-        )
-        return UPath(self.base_path, **options)
+        return self.store.location(self.base_path)
 
 
 class ParquetIOManagerFactory(StorageIOManagerFactory):

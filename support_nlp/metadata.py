@@ -51,6 +51,15 @@ def add_per_partition_metadata(context: dg.AssetExecutionContext, frames: dict, 
         context.add_asset_metadata(describe(value), partition_key=partition_key)
 
 
+def record_run_totals(context: dg.AssetExecutionContext, totals: dict[str, int | float]) -> None:
+    """Totals over every day a run covers belong to the run: logged and set as its tags (`support_nlp/<asset>.<key>`)
+    rather than returned as metadata, which a single-run backfill repeats on every day's page."""
+    asset = context.asset_key.to_user_string()
+    readable = {key: f"{value:,}" for key, value in totals.items()}
+    context.log.info(f"{asset} run totals: " + ", ".join(f"{key} {value}" for key, value in readable.items()))
+    context.instance.add_run_tags(context.run_id, {f"support_nlp/{asset}.{key}": v for key, v in readable.items()})
+
+
 def check_specs(asset: str, checks: dict[str, str], blocking: tuple[str, ...] = ()) -> list[dg.AssetCheckSpec]:
     """Specs of the checks an asset returns with its materialization; `checks` maps name to description.
 

@@ -4,7 +4,7 @@ Four runs, launched through the code location of workspace.yaml as `dagster job 
 each belongs to its job there (`make ui` shows them on the job pages and the overview), and recorded in the
 Dagster instance at $DAGSTER_HOME:
 1. `features` (raw_tweets, clean_text, embeddings) over the days holding tweets, as one single-run backfill;
-2. `training` (cluster_labels, classifier);
+2. `training` (cluster_labels, classifier, deployed_model: the pair is deployed when it passes its quality floor);
 3. `daily_inference` over the same days, again as one run: as the schedule runs it, so its features steps find
    their work done (the parse and embedding caches) and predictions are added;
 4. `trends` (category_trends, category_report): volume per category and day, spike checks, the HTML report.
@@ -148,7 +148,8 @@ def run_pipeline(
     the code location the runs load, so it must name the same source and storage as `defs`; `run_config_by_job`
     adds run config (e.g. `{"training": {"ops": {"classifier": {"config": {...}}}}}`)."""
     environment = {**(os.environ if environment is None else environment), "DAGSTER_HOME": instance.root_directory}
-    parsed = defs.resources["tweet_source"].parse(report=report)
+    # The bound resource, its environment variables resolved as in a run.
+    parsed = defs.resources["tweet_source"].process_config_and_initialize().parse(report=report)
     first, last = days_with_data(parsed)
     remove_stale_days(defs, instance, parsed, report)
     kept, quarantined = parsed.summary.rows_inbound_kept, parsed.summary.rows_quarantined
@@ -172,13 +173,14 @@ def run_pipeline(
     inference = run("daily_inference", day_range)
     trends = run("trends", {})
     predicted = materializations(instance, inference, "predictions")
+    deployed = defs.resources["model_store"].deployed()
     report_file = materializations(instance, trends, "category_report")[0].metadata["report_file"]
     spikes = materializations(instance, trends, "category_trends")[0].metadata["spikes"]
     return PipelineResult(
         first_day=first,
         last_day=last,
-        categories=defs.load_asset_value("cluster_labels", instance=instance),
-        classifier=defs.load_asset_value("classifier", instance=instance),
+        categories=deployed.categories,
+        classifier=deployed.classifier,
         rows_predicted=sum(int(m.metadata["dagster/row_count"].value) for m in predicted),
         predictions_path=str(predicted[0].metadata["path"].value),
         report_path=str(report_file.value),

@@ -1,8 +1,8 @@
-"""Configurable resources: where tweets come from, and which embedding model reads them."""
+"""Configurable resources: how object stores are reached, where tweets come from, which embedding model reads
+them, where reports and models are kept."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -11,44 +11,66 @@ from pydantic import PrivateAttr
 from upath import UPath
 
 from support_nlp.core.cascade import Cascade, default_cascade_texts, load_cascade
+from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
 from support_nlp.core.encoders.static_backend import default_student_root
+from support_nlp.core.model_store import ModelPair, ModelStore
 from support_nlp.core.progress import Progress, ProgressCallback
-from support_nlp.core.storage import is_local, s3_storage_options, storage_errors, write_atomically
+from support_nlp.core.storage import (
+    DEFAULT_S3_CONNECT_TIMEOUT_S,
+    DEFAULT_S3_MAX_ATTEMPTS,
+    CorruptArtifactError,
+    is_local,
+    s3_storage_options,
+    storage_errors,
+    write_atomically,
+)
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
+from support_nlp.settings import read_settings
 
-DEFAULT_HOME = Path(os.environ.get("SUPPORT_NLP_HOME", Path.cwd() / ".support_nlp"))
-INFERENCE_PATHS = ("transformer", "cascade")
+DEFAULT_HOME = read_settings().home
 
 
-def inference_path(environ=os.environ) -> str:
-    """SUPPORT_NLP_INFERENCE: how `predictions` labels tweets. "transformer": from every tweet's transformer vector
-    (the `embeddings` asset); "cascade": from the static student, unsure tweets escalated to the transformer, and
-    the daily run skips embedding every tweet with the transformer."""
-    path = environ.get("SUPPORT_NLP_INFERENCE", "transformer")
-    if path not in INFERENCE_PATHS:
-        raise ValueError(f"SUPPORT_NLP_INFERENCE={path!r}: choose one of {INFERENCE_PATHS}")
-    return path
+class ObjectStore(dg.Config):
+    """How every `s3://` location is reached: an S3-compatible endpoint, the region, and how long to insist.
+
+    The one place these settings are declared; each resource and IO manager that reaches storage holds one as its
+    `store`. Credentials are deliberately not config: s3fs takes them from the environment or the
+    instance role.
+    """
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    connect_timeout_s: float = DEFAULT_S3_CONNECT_TIMEOUT_S
+
+    def storage_options(self, url: str) -> dict:
+        return s3_storage_options(url, self.endpoint_url, self.region, self.max_attempts, self.connect_timeout_s)
+
+    def location(self, url: str) -> UPath:
+        return UPath(url, **self.storage_options(url))
+
+
+# The command that lists stored model versions and deploys an earlier one (support_nlp/model_store.py).
+ROLLBACK_COMMAND = "python -m support_nlp.model_store rollback"
 
 
 class TweetSource(dg.ConfigurableResource):
     """A twcs.csv(.gz), local or `s3://`; the bundled real sample by default.
 
     The CSV is parsed once per content version into a columnar cache under `cache_dir`. An `s3://` source is
-    read from `endpoint_url` (an S3-compatible server) when set, with credentials from the environment only.
+    read through `store`.
     """
 
     path: str = str(BUNDLED_SAMPLE)
     cache_dir: str = str(DEFAULT_HOME / "cache")
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
 
     def parse(self, report: ProgressCallback | None = None) -> ParsedSource:
-        storage_options = s3_storage_options(self.path, self.endpoint_url, self.region)
-        return parse_source(self.path, Path(self.cache_dir), report, storage_options)
+        return parse_source(self.path, Path(self.cache_dir), report, self.store.storage_options(self.path))
 
 
 class EmbeddingModel(dg.ConfigurableResource):
@@ -65,16 +87,14 @@ class EmbeddingModel(dg.ConfigurableResource):
     batch_size: int | None = None  # torch backend only; None: 64 on CPU, 512 on CUDA
     cache_path: str | None = None
     export_dir: str | None = None  # where the ONNX export is kept; None: the user's cache folder
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
 
     _cache: EmbeddingCache | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # One cache object per run: segments it has read stay in memory for the run's later days.
         if self.cache_path:
-            options = s3_storage_options(self.cache_path, self.endpoint_url, self.region)
-            self._cache = EmbeddingCache(UPath(self.cache_path, **options), warn=context.log.warning)
+            self._cache = EmbeddingCache(self.store.location(self.cache_path), warn=context.log.warning)
 
     def encoder(self) -> Encoder:
         return load_encoder(self.model, self.backend, self.device, self.batch_size, self.export_dir)
@@ -92,19 +112,64 @@ class EmbeddingModel(dg.ConfigurableResource):
         return load_cascade(self.encoder(), classifier, default_cascade_texts(), root, teacher_cache=self._cache)
 
 
-class ReportStore(dg.ConfigurableResource):
-    """Where files for people (HTML reports, PNG plots) are written: a local folder or `s3://bucket/prefix`."""
+class StorageLocation(dg.ConfigurableResource):
+    """A local folder or `s3://bucket/prefix`, optionally on an S3-compatible endpoint."""
 
     base_path: str
-    endpoint_url: str | None = None
-    region: str | None = None
+    store: ObjectStore = ObjectStore()
+
+    def upath(self) -> UPath:
+        return self.store.location(self.base_path)
+
+
+class ReportStore(StorageLocation):
+    """Where files for people (HTML reports, PNG plots) are written."""
 
     def write(self, name: str, data: bytes) -> str:
         """Replace the file `name` with `data`; returns where it is."""
-        folder = UPath(self.base_path, **s3_storage_options(self.base_path, self.endpoint_url, self.region))
+        folder = self.upath()
         path = folder / name
         with storage_errors("write", path):
             if is_local(folder):
                 Path(folder.path).mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
         return str(path)
+
+
+class ModelStoreResource(StorageLocation):
+    """Every trained model pair, versioned by training run, and which one is deployed (core/model_store.py);
+    `base_path` is the artifact storage, the store its `models/` folder."""
+
+    def open(self) -> ModelStore:
+        return ModelStore(self.upath() / "models")
+
+    def deployed(self) -> ModelPair:
+        """The deployed pair; a Failure that says what to do when there is none or it cannot be read (not retried:
+        reading again returns the same bytes)."""
+        store = self.open()
+        try:
+            pair = store.deployed()
+        except CorruptArtifactError as error:
+            raise dg.Failure(
+                f"the deployed model cannot be read: {error}. Not retried: reading it again returns the same bytes. "
+                f"Deploy another version with `{ROLLBACK_COMMAND}`, or run the `training` job",
+                allow_retries=False,
+            ) from error
+        if pair is None:
+            raise dg.Failure(
+                f"no model is deployed in {store.root}: run the `training` job (cluster_labels, classifier, "
+                "deployed_model) first",
+                allow_retries=False,
+            )
+        return pair
+
+    def previous_categories(self) -> CategoryModel | None:
+        """The deployed categories, which a refit inherits its category ids from; None when there are none.
+
+        A damaged deployed version is only reported: failing here would leave training unable to replace it."""
+        try:
+            pair = self.open().deployed()
+        except CorruptArtifactError as error:
+            dg.get_dagster_logger().warning(f"the deployed model cannot be read and is ignored: {error}")
+            return None
+        return pair.categories if pair else None

@@ -1,5 +1,9 @@
 """The cascade: every text labelled from the static student, the unsure ones by the transformer; on real tweets."""
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import dagster as dg
@@ -8,7 +12,6 @@ import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 
-from support_nlp.assets import cascade_inference
 from support_nlp.core.cascade import (
     ESCALATE_EVERYTHING,
     Cascade,
@@ -22,12 +25,12 @@ from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.language import detect_languages
+from support_nlp.core.model_store import ModelPair, ModelVersion, holdout_of
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
-from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.jobs import daily_inference_selection
+from support_nlp.defs.assets.inference import predictions_asset
 from support_nlp.partitions import daily_partitions
-from support_nlp.resources import inference_path
+from support_nlp.settings import INFERENCE, read_settings
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
 CATEGORIES = 8
@@ -159,17 +162,17 @@ def test_cascade_predictions_report_the_escalated_share_of_each_day(product_casc
     def real_clean_text():
         return {day: tweets}
 
-    @dg.asset(key="classifier")
-    def trained_classifier():
-        return cascade.teacher_classifier
-
+    given = GivenCascade(cascade)
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [real_clean_text, trained_classifier, cascade_inference.predictions],
+        [real_clean_text, predictions_asset("cascade")],
         partition_key=day,
+        instance=instance,
         resources={
             "io_manager": dg.mem_io_manager,
             "table_io_manager": dg.mem_io_manager,
-            "embedding_model": GivenCascade(cascade),
+            "embedding_model": given,
+            "model_store": given,
         },
     )
     materialization = next(
@@ -180,34 +183,73 @@ def test_cascade_predictions_report_the_escalated_share_of_each_day(product_casc
     escalated = cascade.label(tweets.loc[~tweets["is_empty"], "text_clean"].tolist()).predictions["escalated"]
     assert 0.0 < escalated.mean() < 1.0
     assert materialization.metadata["escalated_share"].value == pytest.approx(escalated.mean(), abs=1e-4)
-    assert materialization.metadata["run_rows_escalated"].value == int(escalated.sum())
+    assert materialization.metadata["model_version"].value == GIVEN_VERSION
+    run_tags = instance.get_run_by_id(result.run_id).tags
+    assert run_tags["support_nlp/predictions.rows_escalated"] == f"{int(escalated.sum()):,}"
+
+
+GIVEN_VERSION = "given-by-the-test"
 
 
 class GivenCascade:
-    """Stands in for the embedding model resource with the tests' cascade, instead of the product's default fit
-    (building that student takes minutes of transformer time); the tweets and models are real."""
+    """Stands in for the model store, with the cascade's teacher classifier deployed, and for the embedding model
+    resource, with the tests' cascade instead of the product's default fit (building that student takes minutes of
+    transformer time); the tweets and models are real."""
 
     vector_cache = None
 
     def __init__(self, cascade: Cascade):
         self.given = cascade
 
+    def deployed(self) -> ModelPair:
+        classifier = self.given.teacher_classifier
+        version = ModelVersion(
+            GIVEN_VERSION,
+            "test",
+            "",
+            classifier.embedding_model,
+            len(classifier.category_names),
+            holdout_of(classifier),
+        )
+        # The cascade reads the deployed classifier only; its categories stay with the training job.
+        return ModelPair(version, categories=None, classifier=classifier)
+
     def cascade(self, classifier: ClassifierModel) -> Cascade:
+        assert classifier is self.given.teacher_classifier, "the cascade is built for the deployed classifier"
         return self.given
 
 
+# The setting is read when the code location is imported: each value is tried in a fresh process, as a deployment
+# reads it.
+GRAPH_UNDER_THE_SETTING = """
+import json
+import dagster as dg
+from support_nlp.definitions import defs
+parents = defs.resolve_asset_graph().get(dg.AssetKey("predictions")).parent_keys
+daily = defs.resolve_job_def("daily_inference").asset_layer.selected_asset_keys
+print(json.dumps({"predictions_reads": [k.to_user_string() for k in parents],
+                  "daily_inference": [k.to_user_string() for k in daily]}))
+"""
+
+
 @pytest.mark.parametrize("inference", ["transformer", "cascade"])
-def test_the_inference_setting_switches_the_predictions_path(inference, monkeypatch, tmp_path):
-    monkeypatch.setenv("SUPPORT_NLP_INFERENCE", inference)
-    defs = build_definitions(build_resources(storage=str(tmp_path / "storage"), cache_dir=str(tmp_path / "cache")))
-    graph = defs.resolve_asset_graph()
-    reads_embeddings = dg.AssetKey("embeddings") in graph.get(dg.AssetKey("predictions")).parent_keys
-    daily = daily_inference_selection(inference).resolve(graph)
-    assert reads_embeddings == (inference == "transformer")
-    assert (dg.AssetKey("embeddings") in daily) == (inference == "transformer")
-    assert {dg.AssetKey("clean_text"), dg.AssetKey("predictions")} <= daily
+def test_the_inference_setting_switches_the_predictions_path(inference, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-c", GRAPH_UNDER_THE_SETTING],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, INFERENCE.name: inference, "DAGSTER_HOME": str(tmp_path)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    graph = {name: set(keys) for name, keys in json.loads(completed.stdout.splitlines()[-1]).items()}
+    reads_embeddings = inference == "transformer"
+    assert ("embeddings" in graph["predictions_reads"]) == reads_embeddings
+    assert {"clean_text", "deployed_model"} <= graph["predictions_reads"]
+    assert ("embeddings" in graph["daily_inference"]) == reads_embeddings
+    assert {"raw_tweets", "known_brands", "clean_text", "predictions"} <= graph["daily_inference"]
 
 
 def test_an_unknown_inference_setting_is_refused():
     with pytest.raises(ValueError, match="SUPPORT_NLP_INFERENCE='fast'"):
-        inference_path({"SUPPORT_NLP_INFERENCE": "fast"})
+        read_settings({INFERENCE.name: "fast"})

@@ -102,4 +102,5 @@ def test_malformed_or_cyclic_maps_are_refused(tmp_path):
 
 
 def test_the_shipped_category_map_loads():
-    assert load_category_map(DEFAULT_CATEGORY_MAP) == CategoryMap()
+    shipped = load_category_map(DEFAULT_CATEGORY_MAP)
+    assert (shipped.names, shipped.merges) == (CategoryMap().names, CategoryMap().merges) and shipped.seeds

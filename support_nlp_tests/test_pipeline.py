@@ -9,11 +9,12 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from support_nlp.assets.inference import CONVERSATIONAL_ID
-from support_nlp.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
+from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
+from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
+from support_nlp.defs.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.pipeline import summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
 
@@ -40,6 +41,27 @@ def test_every_inbound_row_is_predicted_or_counted(pipeline_run, slice_inbound_c
     assert set(predictions["tweet_id"]) == set(clean.loc[~clean["is_empty"], "tweet_id"])
     raw_metadata = latest_metadata(instance, "raw_tweets", SLICE_DAYS[0])
     assert raw_metadata["source_inbound_rows_outside_partition_range"] == OUT_OF_RANGE_TWEET_IDS
+
+
+def test_known_brands_come_from_the_source_once_and_name_the_brand_a_tweet_addresses(pipeline_run, bundled_sample):
+    storage, instance, _, _ = pipeline_run
+    brands = pd.read_parquet(storage / "known_brands.parquet")["brand"].tolist()
+    # The slice carries every brand reply of the sample.
+    assert brands == sorted(bundled_sample.loc[bundled_sample["inbound"] == "False", "author_id"].unique())
+    assert latest_metadata(instance, "known_brands")["dagster/row_count"] == len(brands)
+    clean = pd.concat(pd.read_parquet(p) for p in (storage / "clean_text").glob("*.parquet"))
+    # Without a brand reply in the thread, a mentioned brand handle wins over any other mention.
+    handles = {brand.lower() for brand in brands}
+    unanswered = clean[clean["thread_brand"] == ""]
+    mentioning = unanswered[[any(h.lower() in handles for h in mentions(text)) for text in unanswered["text"]]]
+    assert len(mentioning) > 0
+    assert mentioning["brand"].isin(brands).all()
+
+
+def test_clean_text_reads_known_brands_which_both_features_jobs_materialize():
+    assert dg.AssetKey("known_brands") in product_defs.resolve_asset_graph().get(dg.AssetKey("clean_text")).parent_keys
+    for job in ("features", "daily_inference"):
+        assert dg.AssetKey("known_brands") in product_defs.resolve_job_def(job).asset_layer.executable_asset_keys
 
 
 def test_days_in_the_range_without_tweets_materialize_as_empty(pipeline_run):
@@ -128,15 +150,32 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
         assert report[plot].startswith("![") and "data:image/png;base64," in report[plot]
     assert report["report_file"] == str(storage / "reports" / "category_report.html") == result.report_path
     document = (storage / "reports" / "category_report.html").read_text()
-    by_size = sorted(result.categories.categories, key=lambda c: -c.size)
+    by_size = result.categories.by_size()
     positions = [document.index(f"<h3>{html.escape(c.name)}</h3>") for c in by_size]
     assert positions == sorted(positions)
     assert "data:image/png;base64," in document and "By brand" in document and "in-sample" in document
     predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
     top_brand = predictions["brand"].value_counts().index[0]
     assert f"<th>{top_brand}</th>" in document
+    suggested = [c for c in by_size if not c.seed]
+    listed = document[document.index('id="suggested"') : document.index('id="trend"')]
+    positions = [listed.index(f"<b>{html.escape(c.name)}</b>") for c in suggested]
+    assert positions == sorted(positions) and len(positions) == len(suggested)
     printed = summary(result)
     assert result.report_path in printed and all(c.name in printed for c in by_size)
+
+
+def test_run_totals_are_on_the_run_and_each_day_page_has_its_own_figures(pipeline_run):
+    _, instance, _, _ = pipeline_run
+    tags = {key: value for run in instance.get_runs() for key, value in run.tags.items()}
+    days = pd.date_range(*SLICE_RANGE).strftime("%Y-%m-%d")
+    rows_in = sum(latest_metadata(instance, "clean_text", day)["dagster/row_count"] for day in days)
+    assert int(tags["support_nlp/predictions.rows_in"].replace(",", "")) == rows_in
+    assert "support_nlp/embeddings.distinct_texts_per_day" in tags
+    for asset in ("raw_tweets", "clean_text", "embeddings", "predictions"):
+        assert not [key for key in latest_metadata(instance, asset, SLICE_DAYS[0]) if key.startswith("run_")], asset
+    embedded = latest_metadata(instance, "embeddings", SLICE_DAYS[0])
+    assert 0 < embedded["distinct_texts"] <= embedded["dagster/row_count"]
 
 
 def test_trends_count_every_predicted_tweet_per_category_and_day(pipeline_run):
@@ -162,6 +201,11 @@ def test_retraining_keeps_category_ids(pipeline_run, real_slice_csv):
     identity = latest_metadata(instance, "cluster_labels")
     assert sorted(int(k) for k in identity["identity_matched"]) == sorted(model.names)
     assert identity["identity_new"] == [] and identity["identity_vanished"] == []
+    # Each training run keeps its pair in the model store and, past the quality floor, deploys it.
+    store = defs.resources["model_store"].open()
+    assert [v.run_id for v in store.versions()][-1] == retrained.run_id
+    assert store.deployed_version().run_id == retrained.run_id
+    assert latest_metadata(instance, "deployed_model")["training_run_id"] == retrained.run_id
 
 
 def test_runs_are_launched_through_the_code_location_so_they_show_under_their_jobs(pipeline_run):

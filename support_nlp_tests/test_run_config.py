@@ -5,11 +5,11 @@ import dataclasses
 import dagster as dg
 import pytest
 
-from support_nlp.assets.categories import ClassifierTrainingConfig, ClusterLabelsConfig
 from support_nlp.core.categories import ClusteringConfig
 from support_nlp.core.classifier import ClassifierConfig
 from support_nlp.dataclass_config import dataclass_from_config
 from support_nlp.definitions import defs
+from support_nlp.defs.assets.categories import ClassifierTrainingConfig, ClusterLabelsConfig
 
 CONFIG_OF = [(ClusterLabelsConfig, ClusteringConfig), (ClassifierTrainingConfig, ClassifierConfig)]
 

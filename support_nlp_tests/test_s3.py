@@ -15,11 +15,12 @@ from support_nlp.core.artifacts import artifact_from_bytes
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.model_store import CATEGORIES_FILE, CLASSIFIER_FILE, MANIFEST_FILE
 from support_nlp.core.storage import StorageError
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.io_managers import ParquetIOManager, ParquetIOManagerFactory
 from support_nlp.pipeline import run_pipeline
-from support_nlp.resources import TweetSource
+from support_nlp.resources import ObjectStore, TweetSource
 from support_nlp_tests.conftest import LAPTOP_INSTANCE_CONFIG, SLICE_RANGE
 from support_nlp_tests.s3_server import S3Server, pointed_at
 from support_nlp_tests.stack.processes import free_ports
@@ -71,21 +72,33 @@ def s3_pipeline_run(s3_server, real_slice_csv, tmp_path_factory):
         }
         instance = dg.DagsterInstance.local_temp(str(home / "dagster_home"))
         result = run_pipeline(defs, instance, report=lambda line: None, environment=environment)
-        parsed = defs.resources["tweet_source"].parse()
+        parsed = defs.resources["tweet_source"].process_config_and_initialize().parse()
     return prefix, source, result, parsed
 
 
 def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pipeline_run):
     prefix, _, result, _ = s3_pipeline_run
     expected = {f"{prefix}/{asset}/{day}{suffix}" for asset, suffix in DAILY_ASSETS.items() for day in slice_days()}
-    expected |= {f"{prefix}/cluster_labels.npz", f"{prefix}/classifier.npz", f"{prefix}/category_trends.parquet"}
+    expected |= {f"{prefix}/{name}" for name in ("known_brands.parquet", "cluster_labels.npz", "classifier.npz")}
+    expected.add(f"{prefix}/category_trends.parquet")
     # Files for people: the HTML report and the trend plots.
     expected |= {
         f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
     }
+    # The model store: the one trained pair as a version, and the one record that deployed it.
+    with pointed_at(s3_server):
+        store = build_resources(storage=f"s3://{s3_server.bucket}/{prefix}")["model_store"].open()
+        [version] = store.versions()
+        assert store.deployed_version() == version and len(store.deployments()) == 1
+    models = f"{prefix}/models"
+    expected |= {
+        f"{models}/versions/{version.version}/{name}" for name in (CATEGORIES_FILE, CLASSIFIER_FILE, MANIFEST_FILE)
+    }
     keys = s3_server.keys(f"{prefix}/")
+    deployments = {key for key in keys if key.startswith(f"{models}/deployments/")}
     cache_prefix = f"{prefix}/embedding_cache/"
-    assert {key for key in keys if not key.startswith(cache_prefix)} == expected
+    assert len(deployments) == 1
+    assert {key for key in keys - deployments if not key.startswith(cache_prefix)} == expected
     # The vector cache lives next to the artifacts: sharded .npz segments under one folder per encoder.
     cache_keys = [key.removeprefix(cache_prefix).split("/") for key in keys if key.startswith(cache_prefix)]
     assert cache_keys and all(len(parts) == 3 and parts[2].endswith(".npz") for parts in cache_keys)
@@ -124,9 +137,8 @@ def test_the_source_is_read_from_its_s3_uri(s3_pipeline_run, real_slice_csv):
 
 
 def table_io_manager(server: S3Server, prefix: str, endpoint_url: str | None = None, **settings) -> ParquetIOManager:
-    factory = ParquetIOManagerFactory(
-        base_path=f"s3://{server.bucket}/{prefix}", endpoint_url=endpoint_url or server.endpoint_url, **settings
-    )
+    store = ObjectStore(endpoint_url=endpoint_url or server.endpoint_url, **settings)
+    factory = ParquetIOManagerFactory(base_path=f"s3://{server.bucket}/{prefix}", store=store)
     with dg.build_init_resource_context() as init:
         return factory.create_io_manager(init)
 

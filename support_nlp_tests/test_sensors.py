@@ -11,20 +11,20 @@ import pytest
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from upath import UPath
 
-from support_nlp.assets import inference
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE
 from support_nlp.core.twcs import CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
-from support_nlp.partitions import daily_partitions
-from support_nlp.resources import TweetSource
-from support_nlp.sensors import (
+from support_nlp.defs.assets import inference
+from support_nlp.defs.sensors import (
     DRIFT_DAYS_TAG,
     LANDED_FILE_TAG,
     DriftPolicy,
     build_drift_retrain_sensor,
     build_landing_sensor,
 )
+from support_nlp.partitions import daily_partitions
+from support_nlp.resources import TweetSource
 
 # --- landing sensor -------------------------------------------------------------------------------------------
 
@@ -134,7 +134,7 @@ def test_the_requested_run_reads_the_landed_file(tmp_path, real_rows_by_day, rea
     (materialization,) = result.asset_materializations_for_node("raw_tweets")
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["source"] == str(landed)
-    assert metadata["run_rows"] == int((real_inbound["day"] == day).sum())
+    assert metadata["dagster/row_count"] == int((real_inbound["day"] == day).sum())
     assert metadata["quarantine_file"].startswith(str(tmp_path / "cache"))
 
 
@@ -254,9 +254,12 @@ def test_a_day_predicted_again_counts_with_its_latest_predictions(instance):
     assert evaluate_drift(instance, cursor=None).run_requests == []
 
 
-def test_a_newly_stored_classifier_restarts_the_count(instance):
+def test_a_newly_deployed_model_restarts_the_count(instance):
     predict(instance, "shifted", "2017-11-01", "2017-11-03")
+    # A classifier refused at its quality floor is materialized but never deployed: the drift still counts.
     instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="classifier"))
+    assert drift_days(evaluate_drift(instance, cursor=None)) == ["2017-11-01,2017-11-02,2017-11-03"]
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="deployed_model"))
     assert evaluate_drift(instance, cursor=None).run_requests == []
 
     predict(instance, "shifted", "2017-11-04", "2017-11-06")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -27,16 +28,21 @@ import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.storage.config import pg_config
+from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster._core.workspace.config_schema import process_workspace_config
 from dagster._serdes.config_class import ConfigurableClassData
 from dagster_aws.ecs import EcsRunLauncher
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_docker import DockerRunLauncher
+from dagster_k8s import K8sRunLauncher
+from dagster_k8s import launcher as k8s_launcher
+from dagster_k8s.job import construct_dagster_k8s_job
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.utils import pg_url_from_config
 
-from support_nlp_tests.conftest import SLICE_RANGE
+from support_nlp.core.artifacts import artifact_from_bytes
+from support_nlp_tests.conftest import SLICE_DAYS, SLICE_RANGE
 from support_nlp_tests.s3_server import REGION, S3Server
 from support_nlp_tests.stack.browser import (
     asset_node,
@@ -54,18 +60,27 @@ from support_nlp_tests.system_binaries import missing_system_binary
 
 ARTIFACTS = REPOSITORY_ROOT / "test-artifacts" / "stack"
 DEPLOY = REPOSITORY_ROOT / "deploy"
-VARIANTS = ("local", "docker", "aws")
+VARIANTS = ("local", "docker", "aws", "k8s")
 ASSETS = (
+    "known_brands",
     "raw_tweets",
     "clean_text",
     "embeddings",
     "cluster_labels",
     "classifier",
+    "deployed_model",
     "predictions",
     "category_trends",
     "category_report",
 )
 DAILY_FILES = {"raw_tweets": "parquet", "clean_text": "parquet", "embeddings": "npz"}
+DAILY_ASSETS = {**DAILY_FILES, "predictions": "parquet"}
+# The stack's code location splits backfills into runs of this many days (SUPPORT_NLP_BACKFILL_DAYS_PER_RUN).
+BACKFILL_DAYS_PER_RUN = 1
+# deploy/local/dagster.yaml: runs at once in all, and of them runs of backfills.
+MAX_CONCURRENT_RUNS = 3
+MAX_CONCURRENT_BACKFILL_RUNS = 2
+BACKFILL_TIMEOUT_S = 600
 STORAGE_PREFIX = "stack"
 COMPUTE_LOG_PREFIX = "dagster/compute-logs"
 # Only the QueuedRunCoordinator enqueues; the daemon then starts the run.
@@ -97,6 +112,7 @@ def stack_environment(postgres_server: PostgresServer, s3: S3Server, source: str
         "SUPPORT_NLP_HOME": str(home),
         "SUPPORT_NLP_S3_ENDPOINT_URL": s3.endpoint_url,
         "SUPPORT_NLP_S3_REGION": REGION,
+        "SUPPORT_NLP_BACKFILL_DAYS_PER_RUN": str(BACKFILL_DAYS_PER_RUN),
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
     }
@@ -187,7 +203,7 @@ def test_runs_are_queued_and_recorded_in_postgres(live_stack, training_runs, mon
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
-        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == MAX_CONCURRENT_RUNS
         assert (
             instance.run_monitoring_enabled and instance.run_retries_enabled and instance.run_retries_max_retries == 2
         )
@@ -233,7 +249,7 @@ def test_the_ui_shows_the_asset_graph_with_check_results(live_stack, scheduled_r
     nodes = live_stack.dagster.graphql.asset_nodes()
     assert set(nodes) == set(ASSETS)
     checked = [asset for asset in ASSETS if nodes[asset]["assetChecksOrError"]["checks"]]
-    assert set(checked) == set(ASSETS) - {"category_report"}
+    assert set(checked) == set(ASSETS) - {"deployed_model", "category_report"}
     expected = {asset: expected_check_summary(nodes[asset]) for asset in checked}
     with headless_chromium(tmp_path / "chromium-profile", artifacts / "logs") as driver:
         open_expanded_asset_graph(
@@ -250,6 +266,129 @@ def test_the_ui_shows_the_asset_graph_with_check_results(live_stack, scheduled_r
         assert driver.save_screenshot(str(screenshot))
     assert shown == expected
     assert screenshot.stat().st_size > 10_000
+
+
+def daily_outputs(s3: S3Server, days: list[str]) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every daily asset's stored value per day; embeddings as a frame of tweet ids, encoder and each vector's bytes
+    (compared bit for bit)."""
+    outputs = {}
+    for asset, suffix in DAILY_ASSETS.items():
+        for day in days:
+            stored = s3.read(f"{STORAGE_PREFIX}/{asset}/{day}.{suffix}")
+            if suffix == "parquet":
+                outputs[asset, day] = pd.read_parquet(io.BytesIO(stored))
+            else:
+                batch = artifact_from_bytes(stored)
+                outputs[asset, day] = pd.DataFrame(
+                    {
+                        "tweet_id": batch.tweet_ids,
+                        "encoder": batch.model,
+                        "vector": [row.tobytes() for row in batch.vectors],
+                    }
+                )
+    return outputs
+
+
+def most_runs_at_once(runs: list[dict]) -> int:
+    """The largest number of the runs that were running at the same moment, from their start and end times."""
+    edges = sorted([(run["startTime"], 1) for run in runs] + [(run["endTime"], -1) for run in runs])
+    running_now, most = 0, 0
+    for _, change in edges:  # at equal times an end sorts first: runs that only touch do not overlap
+        running_now += change
+        most = max(most, running_now)
+    return most
+
+
+def days_of(run: dict) -> tuple[str, str]:
+    """The first and last day a run covers: a range of days, or a single day."""
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    if ASSET_PARTITION_RANGE_START_TAG in tags:
+        return tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
+    return tags["dagster/partition"], tags["dagster/partition"]
+
+
+def delete_prefix(s3: S3Server, prefix: str) -> None:
+    for key in s3.keys(prefix):
+        s3.client().delete_object(Bucket=s3.bucket, Key=key)
+
+
+@dataclass(frozen=True)
+class Backfill:
+    reference: dict[tuple[str, str], pd.DataFrame]
+    runs: list[dict]
+    outputs: dict[tuple[str, str], pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
+def multi_run_backfill(live_stack, training_runs, artifacts) -> Backfill:
+    """The daily chain over the slice's days twice: as one run, then, with those outputs and the embedding cache
+    deleted, as a backfill of the same assets and days that Dagster splits into one run per day."""
+    graphql, processes = live_stack.dagster.graphql, live_stack.dagster.processes
+    days = SLICE_DAYS
+    first, last = SLICE_RANGE
+    reference_id = graphql.launch_run(
+        "daily_inference", {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    )
+    reference_run = run_to_success(live_stack, reference_id)
+    reference = daily_outputs(live_stack.s3, days)
+    for asset, suffix in DAILY_ASSETS.items():
+        for day in days:
+            live_stack.s3.client().delete_object(
+                Bucket=live_stack.s3.bucket, Key=f"{STORAGE_PREFIX}/{asset}/{day}.{suffix}"
+            )
+    # A cold cache: the backfill's runs embed every text again and write the cache side by side.
+    delete_prefix(live_stack.s3, f"{STORAGE_PREFIX}/embedding_cache/")
+    backfill_id = graphql.launch_asset_backfill(list(DAILY_ASSETS), days)
+    backfill = graphql.wait_for_backfill(backfill_id, BACKFILL_TIMEOUT_S, processes)
+    runs = graphql.runs_with_tag("dagster/backfill", backfill_id)
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), (backfill, runs)
+    result = Backfill(reference, runs, daily_outputs(live_stack.s3, days))
+    figures = {
+        "runs": len(runs),
+        "most_runs_at_once": most_runs_at_once(runs),
+        "backfill_wall_s": round(max(r["endTime"] for r in runs) - min(r["startTime"] for r in runs), 1),
+        "one_run_wall_s": round(reference_run["endTime"] - reference_run["startTime"], 1),
+        "days": len(days),
+    }
+    # The figures docs/performance.md records for the multi-run backfill.
+    print(f"multi-run backfill on the stack: {figures}")
+    (artifacts / "multi_run_backfill.json").write_text(json.dumps(figures, indent=1))
+    return result
+
+
+@pytest.mark.stack
+def test_a_backfill_runs_as_several_runs_at_once_under_the_queue_limits(multi_run_backfill):
+    runs = multi_run_backfill.runs
+    assert all(run["status"] == "SUCCESS" for run in runs), runs
+    assert len(runs) == len(SLICE_DAYS) // BACKFILL_DAYS_PER_RUN >= 4
+    assert sorted(days_of(run) for run in runs) == [(day, day) for day in SLICE_DAYS]
+    assert 2 <= most_runs_at_once(runs) <= MAX_CONCURRENT_BACKFILL_RUNS
+
+
+@pytest.mark.stack
+def test_a_multi_run_backfill_writes_what_one_run_writes(multi_run_backfill):
+    assert multi_run_backfill.outputs.keys() == multi_run_backfill.reference.keys()
+    for key, reference in multi_run_backfill.reference.items():
+        pd.testing.assert_frame_equal(multi_run_backfill.outputs[key], reference, obj=str(key))
+
+
+@pytest.mark.stack
+def test_a_multi_run_backfill_loses_and_repeats_no_row(multi_run_backfill, real_inbound, live_stack):
+    outputs = multi_run_backfill.outputs
+    days = sorted({day for _, day in outputs})
+    slice_ids = real_inbound.loc[real_inbound["day"].isin(SLICE_DAYS), "tweet_id"].astype("int64")
+    raw_ids = pd.concat([outputs["raw_tweets", day]["tweet_id"] for day in days])
+    assert raw_ids.is_unique and set(raw_ids) == set(slice_ids)
+    for day, clean in zip(days, (outputs["clean_text", day] for day in days), strict=True):
+        embedded = clean.loc[~clean["is_empty"], "tweet_id"].tolist()
+        assert outputs["embeddings", day]["tweet_id"].tolist() == embedded
+        assert outputs["predictions", day]["tweet_id"].tolist() == embedded
+    # Each day of each asset was written by exactly one run of the backfill.
+    backfill_runs = {run["runId"] for run in multi_run_backfill.runs}
+    for asset in DAILY_ASSETS:
+        events = live_stack.dagster.graphql.materialized_partitions(asset, days)
+        by_backfill = sorted(event["partition"] for event in events if event["runId"] in backfill_runs)
+        assert by_backfill == days, asset
 
 
 # ---------------------------------------------------------------------------------- deploy/*/dagster.yaml
@@ -322,6 +461,41 @@ def test_each_variant_launches_runs_its_own_way(deployment_env):
     assert [secret["name"] for secret in ecs.secrets] == ["DAGSTER_PG_PASSWORD"]
     # The password reaches run tasks from Secrets Manager only, never as a plain environment variable.
     assert "DAGSTER_PG_PASSWORD" not in ecs.env_vars
+
+
+def kubernetes_run_pod(launcher: K8sRunLauncher, tags: dict[str, str]):
+    """The pod spec of the Job the launcher would create for a run with `tags`."""
+    run = DagsterRun(job_name="features", run_id="0" * 32, tags=tags)
+    context = launcher.get_container_context_for_run(run)
+    job = construct_dagster_k8s_job(
+        job_config=context.get_k8s_job_config(job_image="support-nlp:test", run_launcher=launcher),
+        args=["dagster", "api", "execute_run"],
+        job_name="dagster-run-test",
+        component="run_worker",
+        user_defined_k8s_config=context.run_k8s_config,
+    )
+    return job.spec.template.spec
+
+
+def test_the_kubernetes_variant_runs_each_run_as_a_job_and_gpu_tags_reach_the_pod(deployment_env, monkeypatch):
+    # No cluster here: the launcher would read the in-cluster service account; everything else is constructed.
+    monkeypatch.setattr(k8s_launcher, "load_kubernetes_config", lambda **kwargs: None)
+    launcher = instantiate(load_variant("k8s")["run_launcher"])
+    assert isinstance(launcher, K8sRunLauncher)
+    cpu_pod = kubernetes_run_pod(launcher, {})
+    [container] = cpu_pod.containers
+    # The password reaches run pods from a Kubernetes secret only.
+    [password] = [variable for variable in container.env if variable.name == "DAGSTER_PG_PASSWORD"]
+    assert password.value is None and password.value_from.secret_key_ref.name == launcher.postgres_password_secret
+    assert "nvidia.com/gpu" not in (container.resources.limits or {}) and not cpu_pod.node_selector
+    gpu_tags = yaml.safe_load((DEPLOY / "k8s" / "gpu-run-tags.yaml").read_text())
+    gpu_pod = kubernetes_run_pod(launcher, {key: json.dumps(value) for key, value in gpu_tags.items()})
+    [gpu_container] = gpu_pod.containers
+    assert gpu_container.resources.limits["nvidia.com/gpu"] == "1"
+    assert gpu_pod.node_selector and [toleration.key for toleration in gpu_pod.tolerations] == ["nvidia.com/gpu"]
+    misspelt = {"dagster-k8s/config": json.dumps({"container_confg": {}})}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="container_confg"):
+        kubernetes_run_pod(launcher, misspelt)
 
 
 def test_a_misspelt_setting_is_rejected(tmp_path, deployment_env):
@@ -457,7 +631,7 @@ def test_dockerfile_builds_one_non_root_image_from_files_that_exist():
     users = [argument for keyword, argument in instructions if keyword == "USER"]
     assert users and users[-1] not in ("root", "0")
     build_args = dict(argument.split("=", 1) for keyword, argument in instructions if keyword == "ARG")
-    for variant in ("docker", "aws"):
+    for variant in VARIANTS[1:]:
         for keyword, argument in instructions:
             if keyword == "COPY":
                 *sources, _ = argument.replace("${DAGSTER_DEPLOYMENT}", variant).split()

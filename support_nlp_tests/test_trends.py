@@ -5,25 +5,39 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
-from support_nlp.assets.inference import PREDICTION_COLUMNS
-from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.classifier import UNCERTAIN_NAME
-from support_nlp.core.conversation import ISSUE
+from support_nlp.core.conversation import ISSUE, conversation_frame
+from support_nlp.core.embedding import EmbeddingBatch, embed_texts
+from support_nlp.core.encoders import load_encoder
 from support_nlp.core.text import clean_frame
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
     VOLUME_SPIKE_RULE,
+    brand_category_exceedances,
     by_day,
     daily_volume,
     every_day,
     exceedances,
+    recent_days,
     uncertain_share_by_day,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
-from support_nlp.sensors import ALERT_WEBHOOK_ENV, build_alert_sensor
+from support_nlp.defs.assets.inference import PREDICTION_COLUMNS
+from support_nlp.defs.assets.trends import (
+    BRAND_SPIKE_CHECK,
+    EMERGING_CLUSTER_CHECK,
+    EMERGING_CLUSTER_RULE,
+    EMERGING_TOPIC_CHECK,
+    VOLUME_SPIKE_CHECK,
+    emerging_cluster,
+    emerging_cluster_check,
+)
+from support_nlp.defs.sensors import build_alert_sensor
+from support_nlp.settings import ALERT_WEBHOOK
 from support_nlp_tests.conftest import slice_definitions
 
 BURST_DAY = "2017-11-22"  # a real, ordinary day: 3 AppleSupport tweets against a median of 3 before it
@@ -69,6 +83,82 @@ def test_a_synthetic_burst_of_real_tweets_on_a_real_day_is_a_spike(real_tweets):
     assert after["threshold"] == before["threshold"] < after["value"]  # the baseline is the days before only
     quiet_day = brand_exceedances(real_tweets).loc[("2017-11-23", BURST_BRAND)]
     assert not quiet_day["spike"]
+
+
+def test_a_burst_at_one_brand_is_a_brand_spike_though_its_category_total_is_not(real_tweets):
+    # Categories without a model: each tweet's real message kind (most of the burst's tweets are issues).
+    by_kind = real_tweets.assign(category_name=conversation_frame(real_tweets)["message_kind"].to_numpy())
+    days = every_day("2017-10-01", "2017-12-03")
+
+    def judged(tweets):
+        volume = daily_volume(tweets)
+        per_brand = brand_category_exceedances(volume, days, excluded_categories=[])
+        per_category = exceedances(by_day(volume, "category_name", days), VOLUME_SPIKE_RULE)
+        return (
+            per_brand.set_index(["day", "brand", "category"]).loc[(BURST_DAY, BURST_BRAND, ISSUE)],
+            per_category.set_index(["day", "series"]).loc[(BURST_DAY, ISSUE)],
+        )
+
+    brand_before, total_before = judged(by_kind)
+    brand_after, total_after = judged(with_synthetic_burst(by_kind))
+    assert not brand_before["spike"] and not total_before["spike"]
+    assert brand_after["spike"] and brand_after["value"] > brand_after["threshold"] == brand_before["threshold"]
+    assert not total_after["spike"] and total_after["value"] > total_before["value"]
+
+
+EMERGING_TOPIC_WORD = "battery"  # real tweets of the iOS 11 battery drain complaints
+UNCERTAIN_EVERY = 14  # about the share of issue messages the classifier leaves uncertain on the bundled sample
+
+
+@pytest.fixture(scope="module")
+def uncertain_week(real_tweets) -> pd.DataFrame:
+    """Predictions as category_trends sees them: the real issue messages of the 7 days up to BURST_DAY, one in
+    UNCERTAIN_EVERY uncertain; plus (synthetic_burst) every real battery tweet of the other days, copied onto
+    BURST_DAY as uncertain issues with new ids."""
+    kinds = conversation_frame(real_tweets)["message_kind"].to_numpy()
+    week = recent_days(BURST_DAY, EMERGING_CLUSTER_RULE.recent_days)
+    issues = real_tweets[(kinds == ISSUE) & real_tweets["day"].isin(week)]
+    background = issues.assign(category_name=issues["brand"], message_kind=ISSUE)
+    background.loc[background.index[::UNCERTAIN_EVERY], "category_name"] = UNCERTAIN_NAME
+    topic = real_tweets[
+        real_tweets["text"].str.contains(EMERGING_TOPIC_WORD, case=False) & ~real_tweets["day"].isin(week)
+    ].drop_duplicates("text_clean")
+    burst = topic.assign(
+        day=BURST_DAY,
+        tweet_id=-(1 + pd.RangeIndex(len(topic))),
+        category_name=UNCERTAIN_NAME,
+        message_kind=ISSUE,
+        synthetic_burst=True,
+    )
+    return pd.concat([background, burst], ignore_index=True)
+
+
+def embeddings_of_uncertain(predicted: pd.DataFrame) -> dict[str, EmbeddingBatch]:
+    uncertain = predicted[predicted["category_name"] == UNCERTAIN_NAME]
+    vectors = embed_texts(uncertain["text_clean"].tolist(), load_encoder())
+    return {
+        day: EmbeddingBatch(uncertain["tweet_id"].to_numpy()[rows], vectors[rows], "all-MiniLM-L6-v2")
+        for day, rows in uncertain.reset_index(drop=True).groupby("day").indices.items()
+    }
+
+
+def test_a_new_cluster_among_the_uncertain_tweets_is_an_emerging_topic(uncertain_week):
+    embeddings = embeddings_of_uncertain(uncertain_week)
+    ordinary = uncertain_week[~uncertain_week["synthetic_burst"]]
+    group, texts = emerging_cluster(ordinary, embeddings, BURST_DAY, EMERGING_CLUSTER_RULE)
+    assert emerging_cluster_check(group, texts, BURST_DAY, EMERGING_CLUSTER_RULE).passed
+    assert 0 < len(group) < EMERGING_CLUSTER_RULE.min_texts and texts > 50
+
+    group, texts = emerging_cluster(uncertain_week, embeddings, BURST_DAY, EMERGING_CLUSTER_RULE)
+    check = emerging_cluster_check(group, texts, BURST_DAY, EMERGING_CLUSTER_RULE)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["densest_group_texts"].value == len(group) >= EMERGING_CLUSTER_RULE.min_texts
+    assert group["synthetic_burst"].mean() >= 0.8  # the group is the burst's topic, not background
+    assert EMERGING_TOPIC_WORD in check.metadata["examples"].value.lower()
+    assert (np.diff(group["similarity"].to_numpy()) <= 0).all()  # closest to the group's centre first
+    # Outside the window the same tweets are old news.
+    later = (pd.Timestamp(BURST_DAY) + pd.Timedelta(days=EMERGING_CLUSTER_RULE.recent_days)).strftime("%Y-%m-%d")
+    assert emerging_cluster(uncertain_week, embeddings, later, EMERGING_CLUSTER_RULE)[1] == 0
 
 
 def test_days_without_enough_history_are_not_judged(real_tweets):
@@ -144,17 +234,23 @@ def test_a_spike_fails_the_warn_check_and_the_alert_sensor_posts_it_once(tmp_pat
     spike = evaluations[VOLUME_SPIKE_CHECK]
     assert not spike.passed and spike.severity == dg.AssetCheckSeverity.WARN
     assert spike.metadata["spiking_categories"].value >= 1 and BURST_BRAND in spike.metadata["spikes"].value
+    brand_spike = evaluations[BRAND_SPIKE_CHECK]
+    assert not brand_spike.passed and brand_spike.severity == dg.AssetCheckSeverity.WARN
+    assert f"| {BURST_BRAND} " in brand_spike.metadata["spikes"].value
     assert evaluations[EMERGING_TOPIC_CHECK].passed
+    # No embeddings stored here: there are no uncertain texts to group.
+    assert evaluations[EMERGING_CLUSTER_CHECK].passed
+    assert evaluations[EMERGING_CLUSTER_CHECK].metadata["uncertain_texts"].value == 0
     metadata = result.asset_materializations_for_node("category_trends")[0].metadata
     assert (storage / "reports" / "category_trends.png").read_bytes().startswith(b"\x89PNG")
     assert metadata["trend_plot"].value == str(storage / "reports" / "category_trends.png")
 
     sensor = build_alert_sensor()
-    monkeypatch.delenv(ALERT_WEBHOOK_ENV, raising=False)
+    monkeypatch.delenv(ALERT_WEBHOOK.name, raising=False)
     assert sensor(dg.build_sensor_context(instance=instance)).skip_reason
-    monkeypatch.setenv(ALERT_WEBHOOK_ENV, url)
+    monkeypatch.setenv(ALERT_WEBHOOK.name, url)
     first = sensor(dg.build_sensor_context(instance=instance))
-    assert [alert["check"] for alert in received] == [VOLUME_SPIKE_CHECK]
-    assert received[0]["metadata"]["day"] == BURST_DAY and received[0]["severity"] == "WARN"
+    assert sorted(alert["check"] for alert in received) == sorted([VOLUME_SPIKE_CHECK, BRAND_SPIKE_CHECK])
+    assert all(alert["metadata"]["day"] == BURST_DAY and alert["severity"] == "WARN" for alert in received)
     again = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
-    assert len(received) == 1 and again.skip_reason
+    assert len(received) == 2 and again.skip_reason

@@ -89,5 +89,9 @@ def test_the_report_asset_links_its_html_file(browser, webserver, pipeline_run):
     wait_in_browser(browser, shows("report_file", report_file), "the report file's path")
     assert browser.save_screenshot(str(ARTIFACTS / "category_report_asset.png"))
     browser.get(f"file://{report_file}")
-    wait_in_browser(browser, shows("What customers contact support about", "By brand"), "the HTML report")
+    wait_in_browser(
+        browser,
+        shows("What customers contact support about", "Suggested new categories", "By brand"),
+        "the HTML report",
+    )
     assert browser.save_screenshot(str(ARTIFACTS / "category_report_html.png"))

@@ -3,6 +3,7 @@
     python -m support_nlp.benchmarks.quality            # the evaluation sets (a few minutes on 2 cores)
     python -m support_nlp.benchmarks.quality --dev      # the dev sets that clustering settings were chosen on
     python -m support_nlp.benchmarks.quality --actionability  # real unlabelled tweets: kinds, categories, other
+    python -m support_nlp.benchmarks.quality --dev --taxonomy  # seed matching: the threshold chosen on the dev sets
 
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
 - banking77: the BANKING77 test split, all 3,080 queries, 77 intents;
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import re
 import time
 from collections.abc import Callable
@@ -58,11 +58,13 @@ from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
+from support_nlp.core.seeds import SEED_SIMILARITY, TARGET_PRECISION, seed_similarity
 from support_nlp.core.text import clean_frame, clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
+from support_nlp.settings import read_settings
 
 DATA = Path(__file__).parent / "data"
-DEFAULT_CACHE = Path(os.environ.get("SUPPORT_NLP_HOME", ".support_nlp")) / "benchmark_cache"
+DEFAULT_CACHE = read_settings().home / "benchmark_cache"
 SAMPLING_SEED = 0
 CLASSIFIER_FOLDS = 5  # one fold is held out, so 4/5 of the rows train the classifier
 METHODS = {
@@ -400,6 +402,82 @@ def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.Dat
     return pd.DataFrame(summary), tables
 
 
+# The team's taxonomy (core/seeds.py): half of the labels get a seed of a few of their own texts; the other rows
+# are scored by whether seed matching sends them to the right seed (precision), how many rows of seeded labels it
+# reaches (coverage), and how many rows of unseeded labels it wrongly takes.
+SEEDED_LABEL_SHARE = 0.5
+EXAMPLES_PER_SEED = 5
+SEED_THRESHOLDS = [round(t, 3) for t in np.arange(0.5, 0.9001, 0.025)]
+
+
+def seed_trial(prepared: PreparedSet, trial: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per scored row: similarity to the nearest seed, that seed's label, the true label; and the seeded labels."""
+    rng = np.random.default_rng(trial)
+    counts = np.bincount(prepared.label_ids)
+    candidates = np.flatnonzero(counts >= 2 * EXAMPLES_PER_SEED)
+    seeded = np.sort(rng.choice(candidates, size=int(SEEDED_LABEL_SHARE * len(candidates)), replace=False))
+    examples = np.concatenate(
+        [rng.choice(np.flatnonzero(prepared.label_ids == label), EXAMPLES_PER_SEED, replace=False) for label in seeded]
+    )
+    owners = np.repeat(np.arange(len(seeded)), EXAMPLES_PER_SEED)
+    scored = np.setdiff1d(np.arange(len(prepared.label_ids)), examples)
+    similarity = seed_similarity(prepared.vectors[scored], prepared.vectors[examples], owners, len(seeded))
+    return similarity.max(axis=1), seeded[similarity.argmax(axis=1)], prepared.label_ids[scored], seeded
+
+
+def seed_scores(prepared: PreparedSet, trials: list[int]) -> pd.DataFrame:
+    """Rows matched, precision, coverage and wrongly-seeded share per threshold, mean over the trials (precision
+    over the trials that matched a row)."""
+    rows = []
+    for trial in trials:
+        best, matched_label, truth, seeded = seed_trial(prepared, trial)
+        of_seeded_label = np.isin(truth, seeded)
+        for threshold in SEED_THRESHOLDS:
+            matched = best >= threshold
+            correct = matched & (matched_label == truth)
+            rows.append(
+                {
+                    "threshold": threshold,
+                    "matched rows": matched.sum(),
+                    "precision": correct.sum() / matched.sum() if matched.any() else np.nan,
+                    "coverage": correct.sum() / max(of_seeded_label.sum(), 1),
+                    "unseeded taken": (matched & ~of_seeded_label).sum() / max((~of_seeded_label).sum(), 1),
+                }
+            )
+    return pd.DataFrame(rows).groupby("threshold").mean()
+
+
+def lowest_precise_threshold(scores: pd.DataFrame) -> float:
+    precise = scores.index[scores["precision"] >= TARGET_PRECISION]
+    return float(precise.min()) if len(precise) else float("nan")
+
+
+def run_taxonomy(sets: list[LabelledSet], trials: list[int], model: str, cache_dir: Path, dev: bool, report=print):
+    """Per set, the seed-matching scores by threshold; on the dev sets also the threshold they choose."""
+    chosen = []
+    for labelled in sets:
+        scores = seed_scores(prepare(labelled, model, cache_dir), trials)
+        chosen.append(lowest_precise_threshold(scores))
+        report(
+            f"\nSeed matching on {labelled.name} ({int(SEEDED_LABEL_SHARE * 100)} % of the labels seeded with "
+            f"{EXAMPLES_PER_SEED} of their texts, mean over {len(trials)} trials; lowest threshold with precision >= "
+            f"{TARGET_PRECISION:.0%}: {chosen[-1]})\n"
+        )
+        shares = (100 * scores.drop(columns="matched rows")).round(1).rename(columns=lambda c: f"{c} %")
+        report(shares.assign(**{"matched rows": scores["matched rows"].round(1)}).to_markdown())
+        if not dev:
+            at = scores.loc[SEED_SIMILARITY]
+            report(
+                f"\nat the product's SEED_SIMILARITY {SEED_SIMILARITY}: precision {at['precision']:.1%}, "
+                f"coverage {at['coverage']:.1%}, rows of unseeded labels taken {at['unseeded taken']:.1%}"
+            )
+    if dev:
+        report(
+            f"\nChosen threshold (the highest of the dev sets' lowest thresholds with precision >= "
+            f"{TARGET_PRECISION:.0%}): {max(chosen)}; core/seeds.py SEED_SIMILARITY = {SEED_SIMILARITY}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
@@ -409,6 +487,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument(
         "--actionability", action="store_true", help="only the real unlabelled tweets: kinds, categories, other"
+    )
+    parser.add_argument(
+        "--taxonomy", action="store_true", help="only seed matching (core/seeds.py): its threshold by precision"
     )
     args = parser.parse_args(argv)
     if args.actionability:
@@ -425,6 +506,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown sets {unknown}; choose from {list(available)}")
     started = time.perf_counter()
+    if args.taxonomy:
+        run_taxonomy(
+            [available[name]() for name in names], list(range(args.seeds)), args.model, args.cache_dir, args.dev
+        )
+        return
     clustering, classifier = run_benchmark(
         [available[name]() for name in names], list(range(args.seeds)), args.model, args.cache_dir
     )

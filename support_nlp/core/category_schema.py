@@ -27,8 +27,9 @@ class Category:
     languages: dict[str, float]  # most frequent languages and their shares among the members
     brands: dict[str, float]  # most frequent brands and their shares among the members
     language_group: str  # the group the category was clustered in (core/categories.language_groups)
-    named_by: Literal["keywords", "category map"] = "keywords"
+    named_by: Literal["keywords", "seed", "category map"] = "keywords"
     merged_into: int | None = None  # the id the category map merges this one into
+    seed: str | None = None  # the name of the team's seed category (core/seeds.py) it holds; None when discovered
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -9,7 +9,9 @@ of different models or precisions never mix. A text's key is the SHA-256 of its 
 picks one of 16 shards. A segment holds `keys` (n x 32 bytes) and `vectors` (n x dim float32) and is never
 modified once written: `store` adds one new segment per shard it touches, written whole or not at all and named
 after its content, so concurrent writers cannot corrupt each other and a crash costs at most a later miss.
-A shard that has gathered more than COMPACT_AFTER_SEGMENTS segments is merged into one when next written.
+A shard that has gathered more than COMPACT_AFTER_SEGMENTS segments is merged into one when next written; the merged
+segment is written before its parts are removed, so runs writing and merging the same cache at once lose nothing
+(docs/scaling.md).
 
 A segment whose bytes do not decode, or whose content no longer matches the hash in its name, is a miss: it is
 reported, removed, and its texts are embedded and stored again. The cache is only a speed-up; it never stops a step.
@@ -131,24 +133,30 @@ class EmbeddingCache:
 
     def _read_new_segments(self, encoder_id: str, shard: str) -> None:
         seen = self._segments_read.setdefault(encoder_id, set())
-        for name in self._list_segments(encoder_id, shard):
-            if f"{shard}/{name}" in seen:
-                continue
-            path = self._shard_path(encoder_id, shard) / name
-            try:
-                with storage_errors("read", path):
-                    data = path.read_bytes()
-            except FileNotFoundError:
-                # Merged away by another process between listing and reading; the merged segment holds it.
-                continue
-            try:
-                with decoding(path):
-                    keys, vectors = _segment_arrays(data, name)
-            except CorruptArtifactError as error:
-                seen.add(f"{shard}/{name}")
-                self._discard(path, error)
-                continue
-            self._remember(encoder_id, shard, name, keys, vectors)
+        # A segment listed but gone when read was merged away by another process, into a segment written before the
+        # removal but possibly after the listing: list again until nothing listed has vanished, so that a lookup
+        # racing a merge still finds every entry stored before it began.
+        vanished = True
+        while vanished:
+            vanished = False
+            for name in self._list_segments(encoder_id, shard):
+                if f"{shard}/{name}" in seen:
+                    continue
+                path = self._shard_path(encoder_id, shard) / name
+                try:
+                    with storage_errors("read", path):
+                        data = path.read_bytes()
+                except FileNotFoundError:
+                    vanished = True
+                    continue
+                try:
+                    with decoding(path):
+                        keys, vectors = _segment_arrays(data, name)
+                except CorruptArtifactError as error:
+                    seen.add(f"{shard}/{name}")
+                    self._discard(path, error)
+                    continue
+                self._remember(encoder_id, shard, name, keys, vectors)
 
     def _discard(self, path: UPath, error: CorruptArtifactError) -> None:
         """Report a corrupt segment and remove it; its entries are stored again as new segments once re-embedded."""

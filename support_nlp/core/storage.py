@@ -10,10 +10,13 @@ import contextlib
 import os
 import pathlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import fsspec.utils
 from upath import UPath
+
+T = TypeVar("T")
 
 # botocore waits 60 s to connect and makes 5 attempts by default: minutes before a dead endpoint is reported.
 DEFAULT_S3_CONNECT_TIMEOUT_S = 5.0
@@ -93,6 +96,15 @@ def decoding(path: UPath) -> Iterator[None]:
         yield
     except Exception as error:
         raise CorruptArtifactError(f"{describe_location(path)} is corrupt: {type(error).__name__}: {error}") from error
+
+
+def read_decoded(path: UPath, decode: Callable[[bytes], T]) -> T:
+    """`decode` of the bytes stored at `path`: a StorageError if they cannot be read, a CorruptArtifactError if they
+    do not decode, FileNotFoundError if there are none."""
+    with storage_errors("read", path):
+        data = path.read_bytes()
+    with decoding(path):
+        return decode(data)
 
 
 def write_atomically(path: UPath, data: bytes) -> None:

@@ -14,6 +14,7 @@ import lzma
 import os
 import re
 import shutil
+import uuid
 import warnings
 import zipfile
 import zlib
@@ -186,9 +187,9 @@ def parse_source(
 
     inbound, quarantine, summary = read_twcs(source, report, storage_options)
     summary = replace(summary, fingerprint=fingerprint)
-    # Build the cache beside its final place and rename it in one step: a crash leaves no half cache.
-    staging = directory.with_name(f"{fingerprint}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Build the cache beside its final place and rename it in one step: a crash leaves no half cache. The staging
+    # name is unique to this call, not to the process: run containers sharing the cache volume have the same pids.
+    staging = directory.with_name(f"{fingerprint}.tmp-{uuid.uuid4().hex}")
     try:
         _write_cache(staging, inbound, quarantine, summary)
     except OSError as error:
@@ -217,7 +218,7 @@ def _read_cache(directory: Path, report: ProgressCallback | None) -> ParsedSourc
     if report:
         report(f"Parse cache {directory} is damaged ({damage}); parsing the source again")
     # Moved aside first so that a concurrent reader never sees a half-deleted cache under its final name.
-    discarded = directory.with_name(f"{directory.name}.damaged-{os.getpid()}")
+    discarded = directory.with_name(f"{directory.name}.damaged-{uuid.uuid4().hex}")
     try:
         os.replace(directory, discarded)
     except FileNotFoundError:

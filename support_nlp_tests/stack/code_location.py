@@ -5,7 +5,7 @@ time instead of at 01:15 UTC. Like every schedule here it is stopped until start
 import dagster as dg
 
 from support_nlp import definitions as production
-from support_nlp.jobs import daily_inference_job, daily_inference_schedule
+from support_nlp.defs.jobs import daily_inference_job, daily_inference_schedule
 
 EVERY_MINUTE_SCHEDULE = "daily_inference_every_minute"
 production_schedule = production.defs.resolve_schedule_def(daily_inference_schedule.name)

@@ -11,6 +11,7 @@ from support_nlp_tests.stack.processes import ServerProcess
 
 REPOSITORY = "__repository__"
 FINISHED_RUN_STATUSES = {"SUCCESS", "FAILURE", "CANCELED"}
+FINISHED_BACKFILL_STATUSES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 LAUNCH_RUN = """
 mutation LaunchRun($params: ExecutionParams!) {
@@ -25,7 +26,7 @@ RUN = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
-    ... on Run { runId status jobName tags { key value } }
+    ... on Run { runId status jobName startTime endTime tags { key value } }
     ... on Error { message }
   }
 }"""
@@ -58,7 +59,25 @@ query ScheduleState($selector: ScheduleSelector!) {
 RUNS_WITH_TAG = """
 query RunsWithTag($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
-    ... on Runs { results { runId status tags { key value } } }
+    ... on Runs { results { runId status startTime endTime tags { key value } } }
+  }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}"""
+
+BACKFILL = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { id status error { message } }
+    ... on Error { message }
   }
 }"""
 
@@ -142,6 +161,27 @@ class DagsterGraphQL:
     def error_messages(self, run_id: str) -> list[str]:
         events = self.query(RUN_FAILURE_EVENTS, runId=run_id)["logsForRun"]["events"]
         return [event["message"] for event in events if event.get("level") in ("ERROR", "CRITICAL")]
+
+    def launch_asset_backfill(self, assets: Sequence[str], partitions: Sequence[str]) -> str:
+        """Backfill `partitions` of `assets`, as the UI's Materialize over a date range does; returns its id."""
+        params = {"assetSelection": [{"path": [asset]} for asset in assets], "partitionNames": list(partitions)}
+        result = self.query(LAUNCH_BACKFILL, params=params)["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise GraphQLError(f"launching a backfill of {assets}: {result}")
+        return result["backfillId"]
+
+    def wait_for_backfill(self, backfill_id: str, timeout_s: float, watched: Sequence[ServerProcess] = ()) -> dict:
+        """The backfill once every run it requested has finished."""
+        deadline = time.monotonic() + timeout_s
+        while (backfill := self.query(BACKFILL, backfillId=backfill_id)["partitionBackfillOrError"])[
+            "status"
+        ] not in FINISHED_BACKFILL_STATUSES:
+            for process in watched:
+                process.assert_running()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"backfill {backfill_id} still {backfill['status']} after {timeout_s:.0f} s")
+            time.sleep(1)
+        return backfill
 
     def schedule_selector(self, schedule_name: str) -> dict:
         return {"repositoryLocationName": self.location, "repositoryName": REPOSITORY, "scheduleName": schedule_name}

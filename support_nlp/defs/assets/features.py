@@ -16,11 +16,12 @@ from support_nlp.metadata import (
     check_specs,
     concat_days,
     preview_table,
+    record_run_totals,
     share_markdown,
     split_by_day,
 )
-from support_nlp.partitions import daily_partitions, single_run_backfill
-from support_nlp.resources import EmbeddingModel, TweetSource
+from support_nlp.partitions import daily_backfill_policy, daily_partitions
+from support_nlp.resources import EmbeddingModel
 
 UNIT_NORM_TOLERANCE = 1e-3
 
@@ -68,7 +69,7 @@ def clean_text_checks(config: CleanTextConfig, cleaned: pd.DataFrame, raw_tweets
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     io_manager_key="table_io_manager",
     group_name="features",
     kinds={"pandas", "parquet"},
@@ -86,15 +87,14 @@ def clean_text(
     context: dg.AssetExecutionContext,
     config: CleanTextConfig,
     raw_tweets: dict[str, pd.DataFrame],
-    tweet_source: TweetSource,
+    known_brands: pd.DataFrame,
 ):
     """Each raw tweet plus `text_clean` (for the model), `brand` (addressed company), `language`
     (ISO 639-1, deterministic) and `is_empty` (nothing left after cleaning: kept, counted, not embedded)."""
     started = time.perf_counter()
     tweets = concat_days(raw_tweets)
-    known_brands = frozenset(tweet_source.parse().summary.brands)
     progress = Progress("clean_text", len(tweets), context.log.info)
-    cleaned = clean_frame(tweets, known_brands)
+    cleaned = clean_frame(tweets, known_brands["brand"])
     cleaned["language"] = detect_languages(cleaned["text_clean"].tolist(), config.language_detector)
     progress.advance(len(cleaned))
     by_day = split_by_day(cleaned, list(raw_tweets))
@@ -105,20 +105,22 @@ def clean_text(
             "dagster/row_count": len(frame),
             "empty_after_cleaning": int(frame["is_empty"].sum()),
             "language_mix": share_markdown(frame["language"], "language"),
+            "brands": share_markdown(frame["brand"], "brand"),
             "preview": preview_table(frame, ["tweet_id", "brand", "language", "text_clean"]),
+        },
+    )
+    record_run_totals(
+        context,
+        {
+            "rows": len(cleaned),
+            "empty_after_cleaning": int(cleaned["is_empty"].sum()),
+            "rows_per_s": round(progress.rows_per_s, 1),
+            "seconds": round(time.perf_counter() - started, 2),
         },
     )
     return dg.MaterializeResult(
         value=by_day,
-        metadata={
-            "run_rows": len(cleaned),
-            "run_empty_after_cleaning": int(cleaned["is_empty"].sum()),
-            "run_language_mix": share_markdown(cleaned["language"], "language"),
-            "run_brands": share_markdown(cleaned["brand"], "brand"),
-            "language_detector": config.language_detector,
-            "rows_per_s": round(progress.rows_per_s, 1),
-            "seconds": round(time.perf_counter() - started, 2),
-        },
+        metadata={"language_detector": config.language_detector},
         check_results=clean_text_checks(config, cleaned, raw_tweets, by_day),
     )
 
@@ -156,7 +158,7 @@ def embeddings_checks(by_day: dict[str, EmbeddingBatch], clean_text: dict, expec
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     io_manager_key="artifact_io_manager",
     group_name="features",
     kinds={"onnx", "numpy"},  # the CPU default: ONNX int8 (torch only on CUDA)
@@ -196,7 +198,21 @@ def embeddings(
         for day, frame in eligible.items()
     }
     elapsed = time.perf_counter() - started
-    add_per_partition_metadata(context, by_day, lambda batch: {"dagster/row_count": len(batch)})
+    add_per_partition_metadata(
+        context,
+        eligible,
+        lambda frame: {"dagster/row_count": len(frame), "distinct_texts": frame["text_clean"].nunique()},
+    )
+    record_run_totals(
+        context,
+        {
+            "rows_embedded": total,
+            "rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
+            "distinct_texts_per_day": distinct,
+            "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
+            "seconds": round(elapsed, 2),
+        },
+    )
     return dg.MaterializeResult(
         value=by_day,
         metadata={
@@ -204,11 +220,6 @@ def embeddings(
             "encoder": encoder.identity,
             "vector_cache": embedding_model.cache_path or "off",
             "dim": encoder.dimension,
-            "run_rows_embedded": total,
-            "run_rows_skipped_empty": sum(len(frame) for frame in clean_text.values()) - total,
-            "run_distinct_texts_per_day": distinct,
-            "rows_per_s": round(total / elapsed, 1) if elapsed else 0.0,
-            "seconds": round(elapsed, 2),
         },
         check_results=embeddings_checks(by_day, clean_text, encoder.dimension),
     )

@@ -1,18 +1,24 @@
-"""category_trends: tweets and cases per category, day and brand over every predicted day; spikes and emerging
-topics as WARN checks (the alert sensor posts them to a webhook)."""
+"""category_trends: tweets and cases per category, day and brand over every predicted day; spikes (per category
+and per brand) and emerging topics as WARN checks (the alert sensor posts them to a webhook)."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE
+from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
     VOLUME_SPIKE_RULE,
+    EmergingClusterRule,
+    brand_category_exceedances,
     by_day,
     daily_volume,
+    densest_group,
     every_day,
     exceedances,
+    recent_days,
     top_movers,
     uncertain_share_by_day,
 )
@@ -22,7 +28,10 @@ from support_nlp.resources import ReportStore
 
 ALL_PREDICTED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
 VOLUME_SPIKE_CHECK = "no_volume_spike"
+BRAND_SPIKE_CHECK = "no_brand_volume_spike"
 EMERGING_TOPIC_CHECK = "no_emerging_topic"
+EMERGING_CLUSTER_CHECK = "no_emerging_cluster"
+EMERGING_CLUSTER_RULE = EmergingClusterRule()
 TREND_PLOT = "category_trends.png"
 TOP_MOVERS_PLOT = "top_movers.png"
 
@@ -49,15 +58,56 @@ def predictions_with_threads(predictions: dict[str, pd.DataFrame], clean_text: d
     return predicted.merge(threads[["tweet_id", "in_response_to_tweet_id"]], on="tweet_id", how="left")
 
 
-def spike_table(spikes: pd.DataFrame) -> str:
+def spike_table(spikes: pd.DataFrame, labels: tuple[str, ...] = ("category",)) -> str:
     if spikes.empty:
         return "No spike."
     table = spikes.rename(columns={"series": "category", "value": "tweets"}).round(1)
-    return table[["day", "category", "tweets", "baseline_median", "threshold"]].to_markdown(index=False)
+    return table[["day", *labels, "tweets", "baseline_median", "threshold"]].to_markdown(index=False)
+
+
+def emerging_cluster(
+    predicted: pd.DataFrame, embeddings: dict[str, EmbeddingBatch], day: str, rule: EmergingClusterRule
+) -> tuple[pd.DataFrame, int]:
+    """The densest group of distinct uncertain texts of the `rule.recent_days` up to `day` (with each text's
+    `similarity` to the group's centre), and how many distinct uncertain texts with embeddings there were."""
+    window = recent_days(day, rule.recent_days)
+    # Issue messages only: a follow-up ("iPhone 7, iOS 11.1") counts in its thread's category, uncertain or not.
+    uncertain = predicted[
+        (predicted["category_name"] == UNCERTAIN_NAME)
+        & (predicted["message_kind"] == ISSUE)
+        & predicted["day"].isin(window)
+    ]
+    batches = [embeddings[d] for d in window if d in embeddings]
+    if not batches:
+        return uncertain.iloc[0:0].assign(similarity=0.0), 0
+    batch = EmbeddingBatch.concat(batches)
+    row_of = pd.Series(np.arange(len(batch)), index=batch.tweet_ids)
+    uncertain = uncertain[uncertain["tweet_id"].isin(row_of.index)].drop_duplicates("text")
+    vectors = batch.vectors[row_of.loc[uncertain["tweet_id"]].to_numpy()]
+    members, similarity = densest_group(vectors, rule)
+    return uncertain.iloc[members].assign(similarity=similarity.round(3)), len(uncertain)
+
+
+def emerging_cluster_check(group: pd.DataFrame, uncertain_texts: int, day: str, rule: EmergingClusterRule):
+    examples = group[["brand", "similarity", "text"]].head(rule.examples)
+    examples = examples.assign(text=[" ".join(text.split()).replace("|", "/") for text in examples["text"]])
+    return dg.AssetCheckResult(
+        check_name=EMERGING_CLUSTER_CHECK,
+        passed=len(group) < rule.min_texts,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "day": day,
+            "days": f"{recent_days(day, rule.recent_days)[0]}..{day}",
+            "uncertain_texts": uncertain_texts,
+            "densest_group_texts": len(group),
+            "min_texts": rule.min_texts,
+            "examples": dg.MetadataValue.md(examples.to_markdown(index=False) if len(group) else "No uncertain text."),
+        },
+    )
 
 
 @dg.asset(
-    ins={"predictions": ALL_PREDICTED_DAYS, "clean_text": ALL_PREDICTED_DAYS},
+    ins={"predictions": ALL_PREDICTED_DAYS, "clean_text": ALL_PREDICTED_DAYS, "embeddings": ALL_PREDICTED_DAYS},
     io_manager_key="table_io_manager",
     group_name="inference",
     kinds={"pandas", "matplotlib"},
@@ -66,8 +116,12 @@ def spike_table(spikes: pd.DataFrame) -> str:
         {
             VOLUME_SPIKE_CHECK: "No category's tweets on the judged day exceed median + 3 scaled MADs of the "
             "28 days before it (WARN).",
+            BRAND_SPIKE_CHECK: "No brand's tweets in a category on the judged day exceed median + 3 scaled MADs "
+            "of the 28 days before it (WARN).",
             EMERGING_TOPIC_CHECK: "The uncertain share on the judged day does not exceed median + 3 scaled MADs "
             "of the 28 days before it: tweets no category describes are not piling up (WARN).",
+            EMERGING_CLUSTER_CHECK: "No dense group of distinct uncertain texts in the 7 days up to the judged day: "
+            "no new topic the categories miss (WARN).",
         },
     ),
 )
@@ -77,6 +131,7 @@ def category_trends(
     report_store: ReportStore,
     predictions: dict[str, pd.DataFrame],
     clean_text: dict[str, pd.DataFrame],
+    embeddings: dict[str, EmbeddingBatch],
 ):
     """Tweets and cases (conversations opened) per day, category and brand, over every predicted day; a stacked
     volume plot, the top movers, and every day on which a category spiked."""
@@ -92,6 +147,9 @@ def category_trends(
     uncertain = exceedances(uncertain_share_by_day(predicted, UNCERTAIN_NAME, days), UNCERTAIN_SHARE_RULE)
     spikes = category_spikes[category_spikes["spike"]]
     judged_spikes = spikes[spikes["day"] == judged_day]
+    brand_spikes = brand_category_exceedances(volume, days, not_categories).query("spike")
+    judged_brand_spikes = brand_spikes[brand_spikes["day"] == judged_day]
+    group, uncertain_texts = emerging_cluster(predicted, embeddings, judged_day, EMERGING_CLUSTER_RULE)
     judged_uncertain = uncertain[uncertain["day"] == judged_day].iloc[0]
     movers = top_movers(daily, judged_day)
     trend_png = figure_png(stacked_volume_figure(daily, spikes["day"]))
@@ -107,6 +165,7 @@ def category_trends(
             "volume_by_day": dg.MetadataValue.md(png_markdown(trend_png, "tweets per day by category")),
             "top_movers": dg.MetadataValue.md(png_markdown(movers_png, "top movers") + "\n\n" + movers.to_markdown()),
             "spikes": dg.MetadataValue.md(spike_table(spikes)),
+            "brand_spikes": dg.MetadataValue.md(spike_table(brand_spikes, ("brand", "category"))),
             "trend_plot": dg.MetadataValue.path(report_store.write(TREND_PLOT, trend_png)),
             "top_movers_plot": dg.MetadataValue.path(report_store.write(TOP_MOVERS_PLOT, movers_png)),
         },
@@ -121,6 +180,17 @@ def category_trends(
                     "spikes": dg.MetadataValue.md(spike_table(judged_spikes)),
                 },
             ),
+            dg.AssetCheckResult(
+                check_name=BRAND_SPIKE_CHECK,
+                passed=judged_brand_spikes.empty,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "day": judged_day,
+                    "spiking_brand_categories": len(judged_brand_spikes),
+                    "spikes": dg.MetadataValue.md(spike_table(judged_brand_spikes, ("brand", "category"))),
+                },
+            ),
+            emerging_cluster_check(group, uncertain_texts, judged_day, EMERGING_CLUSTER_RULE),
             dg.AssetCheckResult(
                 check_name=EMERGING_TOPIC_CHECK,
                 passed=not bool(judged_uncertain["spike"]),

@@ -2,22 +2,11 @@
 
 import dagster as dg
 
-from support_nlp.assets.categories import classifier, cluster_labels
-from support_nlp.assets.features import embeddings
-from support_nlp.assets.inference import predictions
-from support_nlp.assets.report import category_report
-from support_nlp.assets.trends import category_trends
-from support_nlp.resources import inference_path
-
-
-def daily_inference_selection(inference: str) -> dg.AssetSelection:
-    """The features group and predictions; under the cascade without `embeddings`: predictions then embed only the
-    tweets the student is unsure of with the transformer (training still reads the features job's embeddings)."""
-    features = dg.AssetSelection.groups("features")
-    if inference == "cascade":
-        features -= dg.AssetSelection.assets(embeddings)
-    return features | dg.AssetSelection.assets(predictions)
-
+from support_nlp.defs.assets.categories import classifier, cluster_labels
+from support_nlp.defs.assets.deployment import deployed_model
+from support_nlp.defs.assets.inference import predictions
+from support_nlp.defs.assets.report import category_report
+from support_nlp.defs.assets.trends import category_trends
 
 features_job = dg.define_asset_job(
     "features",
@@ -26,12 +15,24 @@ features_job = dg.define_asset_job(
 )
 training_job = dg.define_asset_job(
     "training",
-    selection=dg.AssetSelection.assets(cluster_labels, classifier),
-    description="Discover categories over all materialized days and train the classifier on them.",
+    selection=dg.AssetSelection.assets(cluster_labels, classifier, deployed_model),
+    description="Discover categories over all materialized days, train the classifier on them, and deploy the pair "
+    "when the classifier passes its quality floor.",
+)
+deploy_model_job = dg.define_asset_job(
+    "deploy_model",
+    selection=dg.AssetSelection.assets(deployed_model),
+    description="Deploy a stored model version (a rollback): launch with config "
+    "`ops: {deployed_model: {config: {version: <version>}}}`; `python -m support_nlp.model_store list` lists them.",
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
-    selection=daily_inference_selection(inference_path()),
+    # The features predictions reads, with theirs: under SUPPORT_NLP_INFERENCE=cascade no `embeddings`, so the daily
+    # run embeds only the tweets the student is unsure of (training still reads the features job's embeddings).
+    selection=(
+        dg.AssetSelection.groups("features") & dg.AssetSelection.assets(predictions).upstream(depth=1)
+    ).upstream()
+    | dg.AssetSelection.assets(predictions),
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
 trends_job = dg.define_asset_job(

@@ -10,7 +10,7 @@ that crashed before its cursor was saved. The run points TweetSource at the land
 Drift: every predictions partition records `uncertain_share` in its materialization metadata, and the
 `category_drift_psi` check records `psi` (the category mix against the training mix) in its evaluation.
 When the newest N predicted days all exceed either threshold, the training job is requested. Only days predicted
-after the latest stored classifier and after the last retrain request count, so one drift asks for one retrain.
+after the latest deployment of a model and after the last retrain request count, so one drift asks for one retrain.
 
 Alerts: each failed evaluation of a watched check (category_trends' spike and emerging-topic checks) is POSTed once,
 as JSON, to the webhook in $SUPPORT_NLP_ALERT_WEBHOOK (a Slack/Teams incoming webhook or any HTTP endpoint). The
@@ -28,25 +28,32 @@ from dataclasses import dataclass
 import dagster as dg
 from upath import UPath
 
-from support_nlp.assets.inference import PredictionsConfig
-from support_nlp.assets.trends import EMERGING_TOPIC_CHECK, VOLUME_SPIKE_CHECK
 from support_nlp.core.storage import list_names
-from support_nlp.jobs import daily_inference_job, training_job
+from support_nlp.defs.assets.inference import PredictionsConfig
+from support_nlp.defs.assets.trends import (
+    BRAND_SPIKE_CHECK,
+    EMERGING_CLUSTER_CHECK,
+    EMERGING_TOPIC_CHECK,
+    VOLUME_SPIKE_CHECK,
+)
+from support_nlp.defs.jobs import daily_inference_job, training_job
 from support_nlp.partitions import daily_partitions
 from support_nlp.resources import TweetSource
+from support_nlp.settings import ALERT_WEBHOOK, read_settings
 
 LANDED_FILE_NAME = re.compile(r"twcs-(\d{4}-\d{2}-\d{2})\.csv(\.gz)?")
 LANDED_FILE_TAG = "support_nlp/landed_file"
 DRIFT_DAYS_TAG = "support_nlp/drift_days"
 
 PREDICTIONS = dg.AssetKey("predictions")
-CLASSIFIER = dg.AssetKey("classifier")
+DEPLOYED_MODEL = dg.AssetKey("deployed_model")
 DRIFT_CHECK = dg.AssetCheckKey(PREDICTIONS, "category_drift_psi")
 EVENT_PAGE_SIZE = 100
-ALERT_WEBHOOK_ENV = "SUPPORT_NLP_ALERT_WEBHOOK"
 ALERT_CHECKS = [
     dg.AssetCheckKey(dg.AssetKey("category_trends"), VOLUME_SPIKE_CHECK),
     dg.AssetCheckKey(dg.AssetKey("category_trends"), EMERGING_TOPIC_CHECK),
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), BRAND_SPIKE_CHECK),
+    dg.AssetCheckKey(dg.AssetKey("category_trends"), EMERGING_CLUSTER_CHECK),
 ]
 ALERT_TIMEOUT_S = 10
 PREDICTION_DEFAULTS = PredictionsConfig()
@@ -71,12 +78,11 @@ def landing_run_request(landed_file: UPath, tweet_source: TweetSource) -> dg.Run
 
 
 def build_landing_sensor(
-    landing: str | UPath, name: str = "landing_sensor", minimum_interval_seconds: int = 60
+    landing: str | os.PathLike, name: str = "landing_sensor", minimum_interval_seconds: int = 60
 ) -> dg.SensorDefinition:
-    """A sensor running `daily_inference` for the day of each `twcs-YYYY-MM-DD.csv(.gz)` that lands in `landing`.
-
-    Pass a UPath to give it storage options (e.g. an S3 endpoint)."""
-    landing = UPath(landing)
+    """A sensor running `daily_inference` for the day of each `twcs-YYYY-MM-DD.csv(.gz)` that lands in `landing`,
+    reached like the tweet source (its `store`)."""
+    landing = str(landing)
 
     @dg.sensor(
         name=name,
@@ -86,8 +92,9 @@ def build_landing_sensor(
     )
     def landing_sensor(context: dg.SensorEvaluationContext, tweet_source: TweetSource) -> dg.SensorResult:
         requested = set(json.loads(context.cursor)) if context.cursor else set()
+        area = tweet_source.store.location(landing)
         try:
-            names = list_names(landing)
+            names = list_names(area)
         except (FileNotFoundError, NotADirectoryError):
             return dg.SensorResult(skip_reason=f"landing area {landing} does not exist", cursor=context.cursor)
         new = [name for name in names if name not in requested and landed_day(name)]
@@ -103,7 +110,7 @@ def build_landing_sensor(
                 cursor=context.cursor,
             )
         return dg.SensorResult(
-            run_requests=[landing_run_request(landing / name, tweet_source) for name in ready],
+            run_requests=[landing_run_request(area / name, tweet_source) for name in ready],
             cursor=json.dumps(sorted(requested | set(ready))),
         )
 
@@ -209,16 +216,16 @@ def build_drift_retrain_sensor(
     )
     def drift_retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         instance = context.instance
-        # Days predicted before the deployed classifier was stored say nothing about it, and days that already
+        # Days predicted before the deployed model was deployed say nothing about it, and days that already
         # led to a retrain request (the cursor) must not lead to another.
-        since = max(int(context.cursor or 0), latest_storage_id(instance, CLASSIFIER))
+        since = max(int(context.cursor or 0), latest_storage_id(instance, DEPLOYED_MODEL))
         latest = latest_predictions_by_day(instance, since)
         # A day without tweets is no evidence either way: its PSI compares an empty mix.
         evidence = sorted((r for r in latest.values() if has_predictions(r)), key=lambda r: r.partition_key)
         newest = evidence[-policy.consecutive_days :]
         if len(newest) < policy.consecutive_days:
             return dg.SensorResult(
-                skip_reason=f"{len(newest)} day(s) predicted since the last classifier or retrain request; "
+                skip_reason=f"{len(newest)} day(s) predicted since the last deployment or retrain request; "
                 f"{policy.consecutive_days} needed",
                 cursor=context.cursor,
             )
@@ -277,12 +284,12 @@ def build_alert_sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"POSTs failed {', '.join(key.name for key in checks)} checks to ${ALERT_WEBHOOK_ENV}.",
+        description=f"POSTs failed {', '.join(key.name for key in checks)} checks to ${ALERT_WEBHOOK.name}.",
     )
     def alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        webhook = os.environ.get(ALERT_WEBHOOK_ENV)
+        webhook = read_settings().alert_webhook
         if not webhook:
-            return dg.SensorResult(skip_reason=f"${ALERT_WEBHOOK_ENV} is not set", cursor=context.cursor)
+            return dg.SensorResult(skip_reason=f"${ALERT_WEBHOOK.name} is not set", cursor=context.cursor)
         seen = int(context.cursor or 0)
         # Dagster 1.13 has no public API for check history; this is the call its UI uses (as drift_psi_by_run).
         latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(checks)
@@ -300,3 +307,8 @@ def build_alert_sensor(
         return dg.SensorResult(skip_reason=None if failed else "no new failed check", cursor=str(newest))
 
     return alert_sensor
+
+
+landing_sensor = build_landing_sensor(read_settings().landing)
+drift_retrain_sensor = build_drift_retrain_sensor()
+alert_sensor = build_alert_sensor()

@@ -1,4 +1,5 @@
-"""raw_tweets: inbound customer tweets of each UTC day, typed, from the configured twcs source."""
+"""raw_tweets: inbound customer tweets of each UTC day, typed, from the configured twcs source; known_brands: the
+companies answering in it."""
 
 import time
 
@@ -6,9 +7,15 @@ import dagster as dg
 import pandas as pd
 
 from support_nlp.core.quality import column_schema, schema_differences
-from support_nlp.core.twcs import SourceFormatError, SourceSummary
-from support_nlp.metadata import add_per_partition_metadata, check_specs, preview_table, split_by_day
-from support_nlp.partitions import daily_partitions, io_retry_policy, single_run_backfill
+from support_nlp.core.twcs import ParsedSource, SourceFormatError, SourceSummary
+from support_nlp.metadata import (
+    add_per_partition_metadata,
+    check_specs,
+    preview_table,
+    record_run_totals,
+    split_by_day,
+)
+from support_nlp.partitions import daily_backfill_policy, daily_partitions, io_retry_policy
 from support_nlp.resources import TweetSource
 
 RAW_SCHEMA = {
@@ -23,12 +30,24 @@ RAW_SCHEMA = {
     "thread_id": "int64",
 }
 PREVIEW_COLUMNS = ["tweet_id", "author_id", "created_at", "text", "response_tweet_id", "in_response_to_tweet_id"]
+# Steps reading the source run one at a time within a run (definitions.py): on a cold parse cache the first parses the
+# file and the others find the cache, instead of each parsing it at the same time.
+READS_SOURCE_TAG = "support_nlp/reads_source"
+READS_SOURCE = {READS_SOURCE_TAG: "true"}
 QUARANTINE_PREVIEW_COLUMNS = ["record", "line", "reason", "detail", "tweet_id", "created_at", "text"]
 
 
 class RawTweetsConfig(dg.Config):
     max_empty_text_share: float = 0.01
     max_unparsable_date_share: float = 0.01
+
+
+def parse(context: dg.AssetExecutionContext, tweet_source: TweetSource) -> ParsedSource:
+    try:
+        return tweet_source.parse(report=context.log.info)
+    except SourceFormatError as error:
+        # The file is broken as a whole: retrying reads the same bytes again.
+        raise dg.Failure(description=str(error), allow_retries=False) from error
 
 
 def rows_outside_partitions(rows_per_day: dict[str, int]) -> int:
@@ -98,8 +117,9 @@ def raw_tweets_checks(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
+    backfill_policy=daily_backfill_policy,
     retry_policy=io_retry_policy,
+    op_tags=READS_SOURCE,
     io_manager_key="table_io_manager",
     group_name="features",  # with the features it feeds: the features job is this group
     kinds={"pandas", "parquet"},
@@ -120,11 +140,7 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
     """Inbound customer tweets per UTC day of `created_at`: tweet_id, author_id, created_at (UTC), text,
     reply ids and the brand that answered in the thread."""
     started = time.perf_counter()
-    try:
-        parsed = tweet_source.parse(report=context.log.info)
-    except SourceFormatError as error:
-        # The file is broken as a whole: retrying reads the same bytes again.
-        raise dg.Failure(description=str(error), allow_retries=False) from error
+    parsed = parse(context, tweet_source)
     days = context.partition_keys
     tweets = parsed.read_days(days)
     by_day = split_by_day(tweets, days)
@@ -133,6 +149,9 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
         context,
         by_day,
         lambda frame: {"dagster/row_count": len(frame), "preview": preview_table(frame, PREVIEW_COLUMNS)},
+    )
+    record_run_totals(
+        context, {"partitions": len(days), "rows": len(tweets), "seconds": round(time.perf_counter() - started, 2)}
     )
     return dg.MaterializeResult(
         value=by_day,
@@ -151,9 +170,40 @@ def raw_tweets(context: dg.AssetExecutionContext, config: RawTweetsConfig, tweet
             "source_personal_data_masked": dg.MetadataValue.json(summary.personal_data_masked),
             "source_inbound_rows_outside_partition_range": rows_outside_partitions(parsed.rows_per_day),
             "column_schema": dg.MetadataValue.json(column_schema(tweets)),
-            "run_partitions": len(days),
-            "run_rows": len(tweets),
-            "seconds": round(time.perf_counter() - started, 2),
         },
         check_results=raw_tweets_checks(context, config, tweets, by_day, summary),
+    )
+
+
+@dg.asset(
+    retry_policy=io_retry_policy,
+    op_tags=READS_SOURCE,
+    io_manager_key="table_io_manager",
+    group_name="features",
+    kinds={"pandas", "parquet"},
+    check_specs=check_specs(
+        "known_brands", {"brands_found": "Some company replies in the source (WARN: else brands are guessed)."}
+    ),
+)
+def known_brands(context: dg.AssetExecutionContext, tweet_source: TweetSource):
+    """The companies' handles (column `brand`): every author replying to customers anywhere in the source, so that
+    clean_text tells the brand a tweet addresses from its other @mentions, whichever days a run cleans."""
+    parsed = parse(context, tweet_source)
+    brands = pd.DataFrame({"brand": list(parsed.summary.brands)})
+    return dg.MaterializeResult(
+        value=brands,
+        metadata={
+            "dagster/row_count": len(brands),
+            "source_fingerprint": parsed.summary.fingerprint,
+            "brands": dg.MetadataValue.md(", ".join(brands["brand"])),
+        },
+        # Without any, clean_text takes a tweet's first non-numeric @mention as its brand, which may be a person.
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="brands_found",
+                passed=len(brands) > 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"brands": len(brands)},
+            )
+        ],
     )

@@ -1,5 +1,6 @@
 """cluster_labels and classifier: discover categories across days, then learn them for daily inference."""
 
+import math
 import time
 from dataclasses import replace
 
@@ -14,10 +15,12 @@ from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
+from support_nlp.core.seeds import NO_SEED, SEED_SIMILARITY, add_seed_categories, assign_seeds
 from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
 from support_nlp.plots import category_sizes_markdown, confusion_matrix_markdown, k_curve_markdown
+from support_nlp.resources import EmbeddingModel, ModelStoreResource
 
 # Training reads every materialized day; days never materialized are skipped rather than failing.
 ALL_MATERIALIZED_DAYS = dg.AssetIn(metadata={"allow_missing_partitions": True})
@@ -39,6 +42,7 @@ class ClusterLabelsConfig(DateWindowConfig, config_fields_of(ClusteringConfig)):
     """The clustering parameters of `ClusteringConfig` (core/categories.py), and what the asset adds around them."""
 
     category_map: str = str(DEFAULT_CATEGORY_MAP)  # YAML of human names and merges, by stable category id
+    seed_similarity: float = SEED_SIMILARITY  # cosine to a seed's nearest example phrase to join its category
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
@@ -68,11 +72,28 @@ def aligned_training_set(
     return tweets.loc[batch.tweet_ids].reset_index(), batch
 
 
+def seed_phrase_embedder(embedding_model: EmbeddingModel, tweets_encoder: str):
+    """Embeds the seeds' example phrases, refusing another encoder than the tweets' (their similarities would be
+    meaningless)."""
+
+    def embed(texts: list[str]):
+        encoder = embedding_model.encoder().identity
+        if encoder != tweets_encoder:
+            raise dg.Failure(
+                f"the embedding_model resource is {encoder!r} but the embeddings were made with {tweets_encoder!r}: "
+                "the category map's seed phrases must be embedded like the tweets"
+            )
+        return embedding_model.embed(texts)
+
+    return embed
+
+
 def categories_markdown(model: CategoryModel) -> str:
     table = pd.DataFrame(
         {
             "id": c.id,
             "name": c.name,
+            "defined by": "seed" if c.seed else "discovered",
             "size": c.size,
             "share": f"{c.share:.1%}",
             "keywords": ", ".join(word for word, _ in c.keywords[:6]),
@@ -88,7 +109,7 @@ def categories_markdown(model: CategoryModel) -> str:
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
-    required_resource_keys={"artifact_io_manager", "tweet_source"},
+    required_resource_keys={"model_store", "tweet_source", "embedding_model"},
     check_specs=check_specs(
         "cluster_labels",
         {
@@ -113,7 +134,10 @@ def cluster_labels(
     details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
     language is clustered on its own unless `languages_together`.
 
-    Categories that match the previously stored model keep their ids, so names from the category map
+    Tweets close to a seed of the category map (the team's own categories: a name and example phrases) get that
+    seed's category; only the rest are clustered (core/seeds.py).
+
+    Categories that match the deployed model's keep their ids, so names from the category map
     (which win over generated ones) carry over across refits."""
     started = time.perf_counter()
     category_map = load_category_map(config.category_map)
@@ -134,17 +158,28 @@ def cluster_labels(
         is_multilingual(batch.model) if config.languages_together is None else config.languages_together
     )
     clustering = dataclass_from_config(ClusteringConfig, config)
-    model = fit_categories(
+    seed_of = assign_seeds(
+        category_map.seeds,
         batch.vectors[issues],
-        batch.tweet_ids[issues],
-        tweets,
+        seed_phrase_embedder(context.resources.embedding_model, batch.model),
+        config.seed_similarity,
+        min_tweets=math.ceil(config.min_category_share * issues.sum()),
+    )
+    discover = seed_of == NO_SEED
+    model = fit_categories(
+        batch.vectors[issues][discover],
+        batch.tweet_ids[issues][discover],
+        tweets[discover],
         clustering,
         embedding_model=batch.model,
         report=context.log.info,
-        groups=language_groups(tweets["language"], clustering.min_group_rows, languages_together),
+        groups=language_groups(tweets["language"][discover], clustering.min_group_rows, languages_together),
+    )
+    model = add_seed_categories(
+        model, category_map.seeds, seed_of, batch.vectors[issues], batch.tweet_ids[issues], tweets
     )
     model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
-    previous = context.resources.artifact_io_manager.load_stored(context.asset_key)
+    previous = context.resources.model_store.previous_categories()
     model, identity = carry_over_identity(model, previous, config.min_identity_similarity)
     model = apply_category_map(model, category_map)
     names = [c.name for c in model.categories]
@@ -155,6 +190,10 @@ def cluster_labels(
         "silhouette_sample": model.silhouette,
         "tweets": len(batch),
         "tweets_clustered": int(issues.sum()),
+        "tweets_in_seed_categories": int((~discover).sum()),
+        "seeds_without_enough_tweets": sorted(
+            {s.name for s in category_map.seeds} - {c.seed for c in model.categories}
+        ),
         "near_duplicate_copies": int(tweets["near_duplicate_key"].duplicated().sum()),
         "outlier_share": round(model.outlier_share, 4),
         "message_kinds": dg.MetadataValue.json(model.message_kinds),
@@ -210,13 +249,15 @@ def classifier(
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
     category_model: CategoryModel,
+    model_store: ModelStoreResource,
 ):
     """Logistic regression on the embeddings, learning the categories of the cluster_labels model. Scored on a
     time-ordered holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human
     accuracy.
 
-    A model below the macro-F1 floor is never stored: the check is reported, the run fails, and the
-    previously stored classifier stays the one predictions use."""
+    The pair (categories, classifier) is kept in the model store as a new version. Below the macro-F1 floor the
+    blocking check fails: the run fails before `deployed_model`, the version stays in the store unpromoted and
+    the deployed pair keeps serving."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
@@ -233,21 +274,17 @@ def classifier(
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics.confusion_labels]
     macro_f1 = metrics.agreement_macro_f1
+    stored = model_store.open().add(category_model, model, run_id=context.run.run_id)
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
-        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1},
+        metadata={"holdout_agreement_macro_f1": macro_f1, "min": config.min_macro_f1, "model_version": stored.version},
     )
-    yield check
-    if not check.passed:
-        raise dg.Failure(
-            description=f"holdout macro-F1 {macro_f1:.3f} is below the floor {config.min_macro_f1}: the model was "
-            "not stored and the previous classifier stays deployed",
-            metadata={"holdout_agreement_macro_f1": macro_f1},
-        )
-    yield dg.Output(
-        model,
+    return dg.MaterializeResult(
+        value=model,
+        check_results=[check],
         metadata={
+            "model_version": stored.version,
             "holdout_agreement_accuracy": metrics.agreement_accuracy,
             "holdout_agreement_macro_f1": metrics.agreement_macro_f1,
             "train_rows": metrics.train_rows,

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.category_schema import Category, CategoryModel
-from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
+from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
+from support_nlp.defs.assets.deployment import deployed_model
 from support_nlp.html_report import EXAMPLES_PER_CATEGORY, ReportInputs, render_report
 from support_nlp.metadata import concat_days
 from support_nlp.plots import (
@@ -20,7 +21,7 @@ from support_nlp.plots import (
     projection_markdown,
     stacked_volume_figure,
 )
-from support_nlp.resources import ReportStore
+from support_nlp.resources import ModelStoreResource, ReportStore
 
 PROJECTION_SAMPLE = 3000
 REPORT_FILE = "category_report.html"
@@ -59,25 +60,24 @@ def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
 
 
 @dg.asset(
-    ins={
-        "embeddings": ALL_MATERIALIZED_DAYS,
-        "predictions": ALL_MATERIALIZED_DAYS,
-        "category_model": dg.AssetIn("cluster_labels"),
-    },
+    ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
+    deps=[deployed_model],
     group_name="categories",
     kinds={"matplotlib", "html"},
 )
 def category_report(
     report_store: ReportStore,
-    category_model: CategoryModel,
-    classifier: ClassifierModel,
+    model_store: ModelStoreResource,
     embeddings: dict[str, EmbeddingBatch],
     predictions: dict[str, pd.DataFrame],
     category_trends: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """The report to open: categories largest first with keyphrases, brands, languages and examples, tweets per
     day, and a per-brand view, as `category_report.html` in storage (the `report_file` link). In the UI: category
-    sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix."""
+    sizes, a 2-D projection coloured by category and the classifier's holdout confusion matrix. The categories
+    and classifier are the deployed pair, the one predictions use."""
+    deployed = model_store.deployed()
+    category_model, classifier = deployed.categories, deployed.classifier
     categories = category_model.by_size()
     points, labels = projection_sample(category_model, embeddings)
     metrics = classifier.metrics
