@@ -10,10 +10,13 @@ import numpy as np
 from pydantic import PrivateAttr
 from upath import UPath
 
+from support_nlp.core.cascade import Cascade, default_cascade_texts, load_cascade
 from support_nlp.core.categories import CategoryModel
+from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Backend, Encoder, load_encoder
+from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.model_store import ModelPair, ModelStore
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import (
@@ -98,6 +101,15 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
         return embed_texts(texts, self.encoder(), progress, self._cache)
+
+    @property
+    def vector_cache(self) -> EmbeddingCache | None:
+        return self._cache
+
+    def cascade(self, classifier: ClassifierModel) -> Cascade:
+        """The student-then-transformer cascade for `classifier`, built beside the ONNX export on first use."""
+        root = Path(self.export_dir) if self.export_dir else default_student_root()
+        return load_cascade(self.encoder(), classifier, default_cascade_texts(), root, teacher_cache=self._cache)
 
 
 class StorageLocation(dg.ConfigurableResource):

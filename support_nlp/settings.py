@@ -61,6 +61,13 @@ EMBEDDING_CACHE = Variable(
     "`$SUPPORT_NLP_STORAGE/embedding_cache`",
     "the vector cache, folder or `s3://`; `off` disables it",
 )
+INFERENCE = Variable(
+    "SUPPORT_NLP_INFERENCE",
+    "`transformer`",
+    "how `predictions` labels tweets: `transformer` (the classifier on every tweet's transformer vector) or "
+    "`cascade` (the static student labels every tweet, the unsure ones go to the transformer; the daily run skips "
+    "the `embeddings` asset; [docs/performance.md](docs/performance.md))",
+)
 FIRST_DAY = Variable(
     "SUPPORT_NLP_FIRST_DAY", "`2017-10-01`", "first daily partition; older tweets are counted as outside the range"
 )
@@ -94,6 +101,7 @@ VARIABLES = (
     EMBEDDING_MODEL,
     EMBEDDING_BACKEND,
     EMBEDDING_CACHE,
+    INFERENCE,
     FIRST_DAY,
     LAST_DAY,
     LANDING,
@@ -104,6 +112,7 @@ VARIABLES = (
 # twcs traffic is overwhelmingly Oct-Dec 2017; older stragglers are counted as outside the range.
 DEFAULT_FIRST_DAY = "2017-10-01"
 BUNDLED_SAMPLE_LAST_DAY = "2017-12-03"
+INFERENCE_PATHS = ("transformer", "cascade")
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,7 @@ class Settings:
     embedding_model: str
     embedding_backend: str
     embedding_cache: str | None  # None: in the artifact storage
+    inference: str  # one of INFERENCE_PATHS
     first_day: str
     last_day: str | None  # None: open-ended, a new partition each day
     landing: str
@@ -139,6 +149,12 @@ def whole_days(variable: Variable, value: str | None) -> int | None:
     return int(value)
 
 
+def one_of(variable: Variable, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{variable.name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
 def read_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     def get(variable: Variable) -> str | None:
         return environ.get(variable.name) or None
@@ -158,6 +174,7 @@ def read_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         embedding_model=get(EMBEDDING_MODEL) or BUNDLED_MODEL_NAME,
         embedding_backend=get(EMBEDDING_BACKEND) or "auto",
         embedding_cache=get(EMBEDDING_CACHE),
+        inference=one_of(INFERENCE, get(INFERENCE) or INFERENCE_PATHS[0], INFERENCE_PATHS),
         first_day=get(FIRST_DAY) or DEFAULT_FIRST_DAY,
         last_day=last_day,
         landing=get(LANDING) or str(home / "landing"),

@@ -1,13 +1,36 @@
 """The cascade: every text labelled from the static student, the unsure ones by the transformer; on real tweets."""
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 
-from support_nlp.core.cascade import ESCALATE_EVERYTHING, Cascade, calibrate_cascade, choose_escalation_threshold
-from support_nlp.core.classifier import train_classifier
+from support_nlp.core.cascade import (
+    ESCALATE_EVERYTHING,
+    Cascade,
+    CascadeTexts,
+    calibrate_cascade,
+    choose_escalation_threshold,
+    classifier_fingerprint,
+    load_cascade,
+)
+from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders.static_backend import default_student_root
+from support_nlp.core.language import detect_languages
+from support_nlp.core.model_store import ModelPair, ModelVersion, holdout_of
+from support_nlp.core.text import clean_frame
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
+from support_nlp.defs.assets.inference import predictions_asset
+from support_nlp.partitions import daily_partitions
+from support_nlp.settings import INFERENCE, read_settings
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
 CATEGORIES = 8
@@ -83,3 +106,150 @@ def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweet
     # Calibrated for 97 % on other tweets; the floor leaves room for a different sample and CPU.
     assert agreement >= 0.85
     assert labels.escalated_share < 1.0
+
+
+def cascade_texts(splits) -> CascadeTexts:
+    training, calibration, _ = splits
+    return CascadeTexts(training["text"].tolist(), training["day"].tolist(), calibration)
+
+
+@pytest.fixture(scope="module")
+def product_cascade(student, teacher_classifier, splits):
+    """The product's cascade (`load_cascade`) for the tests' classifier, kept beside the tests' student (built by
+    the first run, read back by later ones)."""
+    root = default_student_root()
+    return root, load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
+
+
+def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets(
+    product_cascade, teacher_classifier, splits
+):
+    _, cascade = product_cascade
+    evaluation = splits[2]
+    labels = cascade.label(evaluation)
+    reference = teacher_classifier.predict(embed_texts(evaluation, teacher()), 0.0)
+    agreement = (labels.predictions["category_id"].to_numpy() == reference["category_id"].to_numpy()).mean()
+    # Calibrated for 97 % on 400 other tweets; the floor leaves room for a different sample and CPU.
+    assert agreement >= 0.9
+    assert 0.0 < labels.escalated_share < 1.0
+
+
+def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teacher_classifier, splits):
+    root, cascade = product_cascade
+    folders = sorted(root.glob("*-cascade-*"))
+    again = load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
+    assert sorted(root.glob("*-cascade-*")) == folders
+    assert again.escalate_below == cascade.escalate_below
+    np.testing.assert_array_equal(again.student_classifier.coef, cascade.student_classifier.coef)
+    retrained = replace(teacher_classifier, intercept=teacher_classifier.intercept + np.float32(0.1))
+    assert classifier_fingerprint(retrained) != classifier_fingerprint(teacher_classifier)
+
+
+def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
+    other = replace(teacher_classifier, embedding_model="all-MiniLM-L6-v2|torch-fp32")
+    with pytest.raises(ValueError, match="torch-fp32"):
+        load_cascade(teacher(), other, cascade_texts(splits), tmp_path)
+
+
+def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade):
+    _, cascade = product_cascade
+    day = "2017-11-06"
+    inbound, _, summary = read_twcs(str(BUNDLED_SAMPLE))
+    tweets = clean_frame(inbound[inbound["day"] == day].reset_index(drop=True), frozenset(summary.brands))
+    tweets["language"] = detect_languages(tweets["text_clean"].tolist())
+
+    @dg.asset(key="clean_text", partitions_def=daily_partitions)
+    def real_clean_text():
+        return {day: tweets}
+
+    given = GivenCascade(cascade)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [real_clean_text, predictions_asset("cascade")],
+        partition_key=day,
+        instance=instance,
+        resources={
+            "io_manager": dg.mem_io_manager,
+            "table_io_manager": dg.mem_io_manager,
+            "embedding_model": given,
+            "model_store": given,
+        },
+    )
+    materialization = next(
+        event.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("predictions")
+    )
+    escalated = cascade.label(tweets.loc[~tweets["is_empty"], "text_clean"].tolist()).predictions["escalated"]
+    assert 0.0 < escalated.mean() < 1.0
+    assert materialization.metadata["escalated_share"].value == pytest.approx(escalated.mean(), abs=1e-4)
+    assert materialization.metadata["model_version"].value == GIVEN_VERSION
+    run_tags = instance.get_run_by_id(result.run_id).tags
+    assert run_tags["support_nlp/predictions.rows_escalated"] == f"{int(escalated.sum()):,}"
+
+
+GIVEN_VERSION = "given-by-the-test"
+
+
+class GivenCascade:
+    """Stands in for the model store, with the cascade's teacher classifier deployed, and for the embedding model
+    resource, with the tests' cascade instead of the product's default fit (building that student takes minutes of
+    transformer time); the tweets and models are real."""
+
+    vector_cache = None
+
+    def __init__(self, cascade: Cascade):
+        self.given = cascade
+
+    def deployed(self) -> ModelPair:
+        classifier = self.given.teacher_classifier
+        version = ModelVersion(
+            GIVEN_VERSION,
+            "test",
+            "",
+            classifier.embedding_model,
+            len(classifier.category_names),
+            holdout_of(classifier),
+        )
+        # The cascade reads the deployed classifier only; its categories stay with the training job.
+        return ModelPair(version, categories=None, classifier=classifier)
+
+    def cascade(self, classifier: ClassifierModel) -> Cascade:
+        assert classifier is self.given.teacher_classifier, "the cascade is built for the deployed classifier"
+        return self.given
+
+
+# The setting is read when the code location is imported: each value is tried in a fresh process, as a deployment
+# reads it.
+GRAPH_UNDER_THE_SETTING = """
+import json
+import dagster as dg
+from support_nlp.definitions import defs
+parents = defs.resolve_asset_graph().get(dg.AssetKey("predictions")).parent_keys
+daily = defs.resolve_job_def("daily_inference").asset_layer.selected_asset_keys
+print(json.dumps({"predictions_reads": [k.to_user_string() for k in parents],
+                  "daily_inference": [k.to_user_string() for k in daily]}))
+"""
+
+
+@pytest.mark.parametrize("inference", ["transformer", "cascade"])
+def test_the_inference_setting_switches_the_predictions_path(inference, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-c", GRAPH_UNDER_THE_SETTING],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, INFERENCE.name: inference, "DAGSTER_HOME": str(tmp_path)},
+    )
+    assert completed.returncode == 0, completed.stderr
+    graph = {name: set(keys) for name, keys in json.loads(completed.stdout.splitlines()[-1]).items()}
+    reads_embeddings = inference == "transformer"
+    assert ("embeddings" in graph["predictions_reads"]) == reads_embeddings
+    assert {"clean_text", "deployed_model"} <= graph["predictions_reads"]
+    assert ("embeddings" in graph["daily_inference"]) == reads_embeddings
+    assert {"raw_tweets", "known_brands", "clean_text", "predictions"} <= graph["daily_inference"]
+
+
+def test_an_unknown_inference_setting_is_refused():
+    with pytest.raises(ValueError, match="SUPPORT_NLP_INFERENCE='fast'"):
+        read_settings({INFERENCE.name: "fast"})

@@ -10,11 +10,12 @@ Data (all real, cleaned with the product's `clean_text`, distinct non-empty text
 - for the student's throughput only, additionally every distinct inbound text of /work/shared/datasets/twcs_real.
 
 Reference ("all-transformer"): the int8 ONNX encoder (the product's CPU path) and a classifier trained on its
-vectors of the training texts, labels from `fit_categories` (default configuration) on those vectors. Two student
-classifiers are compared: the transformer's own classifier applied to student vectors (they share a space) and one
-trained on student vectors with the same labels. Agreement is the share of evaluation texts whose label (the
-classifier's top category, no confidence floor) equals the all-transformer label. The cascade re-embeds escalated
-texts with the teacher without any cache, so its timing includes them.
+vectors of the training texts, labels from `fit_categories` (default configuration) on those vectors. The cascade is
+the product's (`core.cascade.load_cascade`): the student fitted on the training texts, its own classifier trained on
+its vectors with the reference classifier's labels, the threshold calibrated on the calibration texts. Agreement is
+the share of evaluation texts whose label (the classifier's top category, no confidence floor) equals the
+all-transformer label. The cascade re-embeds escalated texts with the teacher without any cache, so its timing
+includes them.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
-from support_nlp.core.cascade import Cascade, calibrate_cascade
+from support_nlp.core.cascade import DEFAULT_FIT_ROWS, Cascade, CascadeTexts, load_cascade
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
-from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student
 from support_nlp.core.text import clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 
@@ -42,6 +42,7 @@ SHARED_DATASETS = Path("/work/shared/datasets")
 EXTERNAL_INBOUND = SHARED_DATASETS / "twcs_inbound_texts_6000" / "test_set.csv"
 TWCS_REAL = SHARED_DATASETS / "twcs_real"
 SEED = 0
+REFERENCE_METHOD = "all-transformer (int8 ONNX)"
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,16 @@ def agreement(predictions: pd.DataFrame, reference: pd.DataFrame) -> float:
     return float((predictions["category_id"].to_numpy() == reference["category_id"].to_numpy()).mean())
 
 
-def train_reference(training: Split, teacher, teacher_cache: EmbeddingCache) -> tuple[ClassifierModel, np.ndarray]:
+def train_reference(training: Split, teacher, teacher_cache: EmbeddingCache) -> ClassifierModel:
     vectors = embed_texts(training.texts, teacher, cache=teacher_cache)
     tweets = pd.DataFrame(
         {"text": training.texts, "text_clean": training.texts, "language": "unknown", "brand": "unknown"}
     )
     categories = fit_categories(vectors, np.arange(len(vectors)), tweets, embedding_model=teacher.identity)
-    classifier = train_classifier(vectors, categories.labels, training.days, categories.names, teacher.identity)
-    return classifier, categories.labels
+    labelled = categories.tweet_ids  # positions: outliers ("other") have no category to learn
+    return train_classifier(
+        vectors[labelled], categories.labels, training.days[labelled], categories.names, teacher.identity
+    )
 
 
 def evaluate(
@@ -128,7 +131,7 @@ def evaluate(
         return teacher_classifier.predict(embed_texts(texts, teacher), 0.0)
 
     reference, cost, peak = timed(all_transformer)
-    results = [Measured(name, "all-transformer (int8 ONNX)", len(texts), cost, peak, 1.0)]
+    results = [Measured(name, REFERENCE_METHOD, len(texts), cost, peak, 1.0)]
     for method, cascade in cascades.items():
         student_only = Cascade(cascade.student, teacher, cascade.student_classifier, teacher_classifier, 0.0)
         for label, runner in ((f"student alone, {method}", student_only), (f"cascade, {method}", cascade)):
@@ -177,35 +180,26 @@ def run(settings: Settings) -> None:
     seen = set(training.texts) | set(calibration.texts)
     external = [text for text in external_inbound() if text not in seen][: settings.evaluation_texts]
 
-    folder, cost, peak = timed(
-        lambda: distil_student(teacher, training.texts, settings.work_dir / "students", teacher_cache)
-    )
-    student = StaticEncoder(folder)
-    print(f"student {student.identity}: ready in {cost.wall_s:.1f} s wall (0 if cached), {student.description}")
-
-    teacher_classifier, labels = train_reference(training, teacher, teacher_cache)
-    student_classifier = train_classifier(
-        embed_texts(training.texts, student), labels, training.days, teacher_classifier.category_names, student.identity
-    )
+    teacher_classifier = train_reference(training, teacher, teacher_cache)
     print(f"categories: {len(teacher_classifier.classes)} from {len(training.texts):,} training texts")
-    cascades = {}
-    for method, classifier in (
-        ("transformer's classifier", teacher_classifier),
-        ("student's own classifier", student_classifier),
-    ):
-        cascades[method] = calibrate_cascade(
-            student,
+    cascade, cost, _ = timed(
+        lambda: load_cascade(
             teacher,
-            classifier,
             teacher_classifier,
-            calibration.texts,
+            CascadeTexts(training.texts, list(training.days), calibration.texts),
+            settings.work_dir / "students",
             settings.target_agreement,
             teacher_cache,
         )
-        print(
-            f"{method}: escalate below confidence {cascades[method].escalate_below:.3f} "
-            f"(target {settings.target_agreement:.0%} on {len(calibration.texts):,} calibration texts)"
-        )
+    )
+    student = cascade.student
+    print(f"student {student.identity}: {student.description}")
+    print(
+        f"cascade ready in {cost.wall_s:.1f} s wall (0 if cached): escalate below confidence "
+        f"{cascade.escalate_below:.3f} (target {settings.target_agreement:.0%} on {len(calibration.texts):,} "
+        "calibration texts)"
+    )
+    cascades = {"student's own classifier": cascade}
 
     every_real_text = list(dict.fromkeys([*bundled["text"], *external_inbound(), *twcs_real_inbound()]))
     student_rate, student_cost = throughput(student, every_real_text)
@@ -219,6 +213,15 @@ def run(settings: Settings) -> None:
         *evaluate("twcs_inbound_texts_6000", external, teacher, teacher_classifier, cascades),
     ]
     print(report(results))
+    for evaluation_set in dict.fromkeys(r.evaluation_set for r in results):
+        by_method = {r.method: r for r in results if r.evaluation_set == evaluation_set}
+        reference = by_method[REFERENCE_METHOD]
+        cascaded = by_method[f"cascade, {next(iter(cascades))}"]
+        print(
+            f"{evaluation_set}: cascade {cascaded.agreement:.1%} agreement, {cascaded.escalated_share:.1%} escalated, "
+            f"{cascaded.texts / cascaded.cost.cpu_s:,.0f} texts/CPU-s vs all-transformer "
+            f"{reference.texts / reference.cost.cpu_s:,.0f}: {reference.cost.cpu_s / cascaded.cost.cpu_s:.2f}x"
+        )
 
 
 def parse_args(argv: list[str] | None) -> Settings:
@@ -227,7 +230,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
-    sizes = (3000, 1000, 1000) if args.quick else (8000, 2000, 3000)
+    sizes = (3000, 1000, 1000) if args.quick else (DEFAULT_FIT_ROWS, 2000, 3000)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cascade-benchmark-"))
     return Settings(*sizes, target_agreement=args.target_agreement, work_dir=work_dir)
 

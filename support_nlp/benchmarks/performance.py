@@ -1,6 +1,7 @@
 """Throughput of every pipeline stage, run with the product's own code, next to a plain baseline.
 
     python -m support_nlp.benchmarks.performance [--quick] [--sizes 20000,200000,1600000] [--variants ...]
+    python -m support_nlp.benchmarks.performance --end-to-end [twcs.csv(.gz)] [--work-dir DIR]
 
 Corpora are built from the real inbound tweets of the bundled sample, written as a twcs.csv beside the sample's
 brand replies, so the parse stage reads a file like the real one:
@@ -19,6 +20,14 @@ langdetect baseline are timed on the first texts of the corpus and extrapolated 
 `measured` or `extrapolated from <count>`. For the product, extrapolation counts what it really does: dedupe
 of all N texts (timed in full) plus encoding each distinct text once. Cluster, train and predict use those
 sample vectors tiled to N rows.
+
+`--end-to-end` instead runs one real corpus (default: the bundled sample, the largest real one in these sessions;
+give the full twcs.csv for the 1.6M run) through parse -> clean -> language -> embed -> predict with a model trained
+on it, once on the all-transformer path and once through the cascade, every text embedded cold (no vector cache),
+nothing sampled or extrapolated. Training is done first and not timed: categories and classifier from the
+transformer's vectors of a seeded draw of the corpus's distinct texts, the cascade fitted on those texts and
+calibrated on another draw (`core.cascade.load_cascade`). Label agreement of the two paths is measured on the
+corpus's tweets outside both draws: held-out real tweets.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, DEFAULT_FIT_ROWS, CascadeTexts, load_cascade
 from support_nlp.core.categories import fit_categories, unit_rows
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.embedding import distinct_texts, embed_texts
@@ -63,6 +73,8 @@ class Settings:
     embed_sample: int
     baseline_embed_sample: int
     langdetect_sample: int
+    end_to_end: Path | None = None  # a real twcs.csv run end to end on both inference paths instead of the sizes
+    work_dir: Path | None = None
 
 
 QUICK = Settings((20_000,), VARIANTS, embed_sample=400, baseline_embed_sample=200, langdetect_sample=300)
@@ -308,6 +320,86 @@ def report_table(results: list[StageResult]) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def train_on_corpus(source: Path, work_dir: Path, report=print):
+    """(classifier, cascade, texts of the fit and calibration draws) for the real corpus at `source`."""
+    inbound, _, summary = read_twcs(str(source))
+    tweets = clean_frame(inbound, summary.brands)
+    tweets = tweets[~tweets["is_empty"]].drop_duplicates("text_clean").reset_index(drop=True)
+    order = np.random.default_rng(0).permutation(len(tweets))
+    fit = tweets.iloc[np.sort(order[:DEFAULT_FIT_ROWS])].reset_index(drop=True)
+    calibration = tweets["text_clean"].iloc[order[DEFAULT_FIT_ROWS : DEFAULT_FIT_ROWS + DEFAULT_CALIBRATION_ROWS]]
+    teacher, cache = load_encoder(BUNDLED_MODEL_NAME, "onnx", "cpu"), EmbeddingCache(work_dir / "embedding_cache")
+    fit["language"] = detect_languages(fit["text_clean"].tolist())
+    vectors = embed_texts(fit["text_clean"].tolist(), teacher, cache=cache)
+    categories = fit_categories(vectors, np.arange(len(fit)), fit, embedding_model=teacher.identity)
+    labelled = categories.tweet_ids
+    classifier = train_classifier(
+        vectors[labelled], categories.labels, fit["day"].to_numpy()[labelled], categories.names, teacher.identity
+    )
+    texts = CascadeTexts(fit["text_clean"].tolist(), fit["day"].tolist(), calibration.tolist())
+    cascade = load_cascade(teacher, classifier, texts, work_dir / "students", teacher_cache=cache)
+    report(
+        f"trained on {len(fit):,} distinct texts: {len(classifier.classes)} categories; cascade calibrated on "
+        f"{len(calibration):,} others, escalating below {cascade.escalate_below:.3f}"
+    )
+    return classifier, cascade, {*fit["text_clean"], *calibration}
+
+
+def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame]) -> tuple[pd.DataFrame, dict, int]:
+    """Predictions of every non-empty inbound tweet of `source`, each stage's cost, and the CSV rows read."""
+    costs = {}
+
+    def stage(name: str, action: Callable[[], object]):
+        # Not `timed`: resetting the peak-RSS mark here would hide the earlier stages' peak from the caller.
+        started_wall, started_cpu = time.perf_counter(), time.process_time()
+        value = action()
+        costs[name] = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
+        return value
+
+    inbound, _, summary = stage("parse", lambda: read_twcs(str(source)))
+    cleaned = stage("clean", lambda: clean_frame(inbound, summary.brands))
+    cleaned["language"] = stage("language", lambda: detect_languages(cleaned["text_clean"].tolist()))
+    tweets = cleaned[~cleaned["is_empty"]].reset_index(drop=True)
+    predicted = stage("embed + predict", lambda: label(tweets["text_clean"].tolist()))
+    return pd.concat([tweets[["tweet_id", "text_clean"]], predicted], axis=1), costs, summary.rows_in
+
+
+def end_to_end(source: Path, work_dir: Path) -> None:
+    classifier, cascade, training_texts = train_on_corpus(source, work_dir)
+
+    def all_transformer(texts: list[str]) -> pd.DataFrame:
+        return classifier.predict(embed_texts(texts, cascade.teacher), MIN_CONFIDENCE)
+
+    def through_cascade(texts: list[str]) -> pd.DataFrame:
+        return cascade.label(texts, MIN_CONFIDENCE).predictions
+
+    runs = {}
+    for name, label in (("all-transformer", all_transformer), ("cascade", through_cascade)):
+        print(f"... {name}", file=sys.stderr, flush=True)
+        runs[name] = timed(lambda label=label: raw_to_predictions(source, label))
+    (reference, _, rows_in), _, _ = runs["all-transformer"]
+    (cascaded, _, _), _, _ = runs["cascade"]
+    held_out = ~reference["text_clean"].isin(training_texts).to_numpy()
+    agrees = reference["category_id"].to_numpy() == cascaded["category_id"].to_numpy()
+    print(f"corpus: {source} ({rows_in:,} CSV rows, {len(reference):,} non-empty inbound tweets)")
+    print(
+        "| path | tweets | wall s | CPU s | tweets/s | tweets/CPU-s | peak RSS MiB | parse / clean / language / "
+        "embed + predict (CPU s) | escalated | agreement, held out |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+    )
+    for name, ((predicted, stages, _), cost, peak) in runs.items():
+        escalated = f"{predicted['escalated'].mean():.1%}" if "escalated" in predicted else "-"
+        agreement = f"{agrees[held_out].mean():.1%} of {held_out.sum():,}" if name == "cascade" else "(reference)"
+        per_stage = " / ".join(f"{stage.cpu_s:,.1f}" for stage in stages.values())
+        tweets = len(predicted)
+        print(
+            f"| {name} | {tweets:,} | {cost.wall_s:,.1f} | {cost.cpu_s:,.1f} | {tweets / cost.wall_s:,.0f} "
+            f"| {tweets / cost.cpu_s:,.0f} | {peak:,.0f} | {per_stage} | {escalated} | {agreement} |"
+        )
+
+
 def parse_args(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one size, small embedding samples: a few minutes")
@@ -319,6 +411,15 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="texts the product's embedding is timed on, then extrapolated (default 3,000; 400 with --quick); "
         "at least N times every text, e.g. on a GPU, where a small sample would mostly time start-up",
     )
+    parser.add_argument(
+        "--end-to-end",
+        type=Path,
+        nargs="?",
+        const=BUNDLED_SAMPLE,
+        help="run this real twcs.csv(.gz) (default: the bundled sample) raw -> predictions on the all-transformer "
+        "path and through the cascade",
+    )
+    parser.add_argument("--work-dir", type=Path, help="--end-to-end: training's vector cache and the cascade")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else settings.sizes
@@ -326,11 +427,25 @@ def parse_args(argv: list[str] | None) -> Settings:
     if unknown := set(variants) - set(VARIANTS):
         parser.error(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     embed_sample = args.embed_sample or settings.embed_sample
-    return Settings(sizes, variants, embed_sample, settings.baseline_embed_sample, settings.langdetect_sample)
+    return Settings(
+        sizes,
+        variants,
+        embed_sample,
+        settings.baseline_embed_sample,
+        settings.langdetect_sample,
+        args.end_to_end,
+        args.work_dir,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     settings = parse_args(argv)
+    if settings.end_to_end:
+        print(f"# support_nlp end to end, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine_description()}")
+        print(f"peak RSS: {PEAK_RSS_METHOD}", flush=True)
+        end_to_end(settings.end_to_end, settings.work_dir or Path(tempfile.mkdtemp(prefix="support_nlp_e2e_")))
+        print(f"load average at the end: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
+        return
     # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.
     encoder = load_encoder()
     load_sentence_transformer(BUNDLED_MODEL_NAME, "cpu")

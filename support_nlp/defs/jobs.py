@@ -27,7 +27,12 @@ deploy_model_job = dg.define_asset_job(
 )
 daily_inference_job = dg.define_asset_job(
     "daily_inference",
-    selection=dg.AssetSelection.groups("features") | dg.AssetSelection.assets(predictions),
+    # The features predictions reads, with theirs: under SUPPORT_NLP_INFERENCE=cascade no `embeddings`, so the daily
+    # run embeds only the tweets the student is unsure of (training still reads the features job's embeddings).
+    selection=(
+        dg.AssetSelection.groups("features") & dg.AssetSelection.assets(predictions).upstream(depth=1)
+    ).upstream()
+    | dg.AssetSelection.assets(predictions),
     description="Ingest, clean, embed and classify one day of tweets with the deployed classifier.",
 )
 trends_job = dg.define_asset_job(

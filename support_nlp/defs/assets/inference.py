@@ -1,19 +1,24 @@
 """predictions: the deployed classifier labels each day's issue messages; every tweet gets its message kind and
-its thread's category."""
+its thread's category. Under SUPPORT_NLP_INFERENCE=cascade the static student labels them first and the deployed
+classifier only those it is unsure of (`support_nlp.core.cascade`); one `predictions` asset either way."""
 
 import time
 
 import dagster as dg
 import pandas as pd
 
+from support_nlp.core.cascade import Cascade
 from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.embedding_cache import EmbeddingCache
+from support_nlp.core.model_store import ModelPair
 from support_nlp.core.quality import population_stability_index
 from support_nlp.defs.assets.deployment import deployed_model
 from support_nlp.metadata import check_specs, fitted_days_label, preview_table, record_run_totals, share_markdown
 from support_nlp.partitions import daily_backfill_policy, daily_partitions, io_retry_policy
-from support_nlp.resources import ModelStoreResource
+from support_nlp.resources import EmbeddingModel, ModelStoreResource
+from support_nlp.settings import read_settings
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
 # A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
@@ -111,7 +116,10 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
         context.add_asset_metadata(describe_predictions(frame, day, classifier.training_days), partition_key=day)
 
 
-@dg.asset(
+# One asset key, two ways to label: `predictions_asset` binds these to the path SUPPORT_NLP_INFERENCE names, so the
+# defs folder holds a single `predictions` whichever it is.
+PREDICTIONS_ASSET = dict(
+    name="predictions",
     deps=[deployed_model],
     partitions_def=daily_partitions,
     backfill_policy=daily_backfill_policy,
@@ -128,7 +136,44 @@ def add_daily_metadata(context: dg.AssetExecutionContext, by_day: dict, classifi
         },
     ),
 )
-def predictions(
+
+
+def predictions_result(
+    context: dg.AssetExecutionContext,
+    config: PredictionsConfig,
+    clean_text: dict[str, pd.DataFrame],
+    by_day: dict[str, pd.DataFrame],
+    deployed: ModelPair,
+    started: float,
+    run_totals: dict[str, int] | None = None,
+    metadata: dict | None = None,
+) -> dg.MaterializeResult:
+    """Per-day metadata, the run's totals (with `run_totals`) as its tags, and the checks, for either path."""
+    add_daily_metadata(context, by_day, deployed.classifier)
+    rows_in = sum(len(frame) for frame in clean_text.values())
+    rows_predicted = sum(len(frame) for frame in by_day.values())
+    record_run_totals(
+        context,
+        {
+            "rows_in": rows_in,
+            "rows_predicted": rows_predicted,
+            "rows_excluded_empty_text": rows_in - rows_predicted,
+            **(run_totals or {}),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    return dg.MaterializeResult(
+        value=by_day,
+        metadata={
+            "min_confidence": config.min_confidence,
+            "model_version": deployed.version.version,
+            **(metadata or {}),
+        },
+        check_results=predictions_checks(config, clean_text, by_day, deployed.classifier),
+    )
+
+
+def transformer_predictions(
     context: dg.AssetExecutionContext,
     config: PredictionsConfig,
     clean_text: dict[str, pd.DataFrame],
@@ -141,22 +186,70 @@ def predictions(
     (`deployed_model`)."""
     started = time.perf_counter()
     deployed = model_store.deployed()
-    classifier = deployed.classifier
-    by_day = predict_run(clean_text, embeddings, classifier, config.min_confidence)
-    add_daily_metadata(context, by_day, classifier)
-    rows_in = sum(len(frame) for frame in clean_text.values())
-    rows_predicted = sum(len(frame) for frame in by_day.values())
-    record_run_totals(
+    by_day = predict_run(clean_text, embeddings, deployed.classifier, config.min_confidence)
+    return predictions_result(context, config, clean_text, by_day, deployed, started)
+
+
+def cascade_day(
+    tweets: pd.DataFrame, cascade: Cascade, min_confidence: float, teacher_cache: EmbeddingCache | None, log
+) -> pd.DataFrame:
+    """Predictions, with `escalated`, for the non-empty tweets of one day."""
+    eligible = tweets[~tweets["is_empty"].astype(bool)].reset_index(drop=True)
+    labels = cascade.label(eligible["text_clean"].tolist(), min_confidence, teacher_cache, log)
+    return pd.concat([eligible[PREDICTION_COLUMNS], labels.predictions], axis=1)
+
+
+def escalated_shares(by_day: dict[str, pd.DataFrame]) -> dict[str, float]:
+    return {day: round(float(frame["escalated"].mean()), 4) if len(frame) else 0.0 for day, frame in by_day.items()}
+
+
+def cascade_predictions(
+    context: dg.AssetExecutionContext,
+    config: PredictionsConfig,
+    clean_text: dict[str, pd.DataFrame],
+    model_store: ModelStoreResource,
+    embedding_model: EmbeddingModel,
+):
+    """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
+    confidence (`uncertain` below `min_confidence`) from the cascade (`core.cascade`: the static student labels
+    every tweet, the deployed classifier those it is unsure of from their transformer vectors), and whether the
+    transformer decided it (`escalated`); for every tweet its thread's category. It reads clean_text, not
+    `embeddings`. Tweets empty after cleaning are counted, not predicted."""
+    started = time.perf_counter()
+    deployed = model_store.deployed()
+    try:
+        cascade = embedding_model.cascade(deployed.classifier)
+    except ValueError as error:  # the deployed classifier's encoder cannot teach a student: the same on every retry
+        raise dg.Failure(f"{error} (deployed model {deployed.version.version})", allow_retries=False) from error
+    context.log.info(f"cascade: student {cascade.student.identity}, escalating below {cascade.escalate_below:.3f}")
+    by_day = {
+        day: with_conversation(
+            cascade_day(tweets, cascade, config.min_confidence, embedding_model.vector_cache, context.log.info), tweets
+        )
+        for day, tweets in clean_text.items()
+    }
+    for day, share in escalated_shares(by_day).items():
+        context.add_asset_metadata({"escalated_share": share}, partition_key=day)
+    return predictions_result(
         context,
-        {
-            "rows_in": rows_in,
-            "rows_predicted": rows_predicted,
-            "rows_excluded_empty_text": rows_in - rows_predicted,
-            "seconds": round(time.perf_counter() - started, 2),
+        config,
+        clean_text,
+        by_day,
+        deployed,
+        started,
+        run_totals={"rows_escalated": sum(int(frame["escalated"].sum()) for frame in by_day.values())},
+        metadata={
+            "inference": "cascade",
+            "student": cascade.student.identity,
+            "escalate_below": cascade.escalate_below,
         },
     )
-    return dg.MaterializeResult(
-        value=by_day,
-        metadata={"min_confidence": config.min_confidence, "model_version": deployed.version.version},
-        check_results=predictions_checks(config, clean_text, by_day, classifier),
-    )
+
+
+def predictions_asset(inference: str) -> dg.AssetsDefinition:
+    """`predictions` labelled the way `inference` (SUPPORT_NLP_INFERENCE) names."""
+    label = cascade_predictions if inference == "cascade" else transformer_predictions
+    return dg.asset(**PREDICTIONS_ASSET)(label)
+
+
+predictions = predictions_asset(read_settings().inference)
