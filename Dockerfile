@@ -19,9 +19,10 @@ ENV PYTHONUNBUFFERED=1 \
 RUN useradd --create-home --uid 1000 dagster
 WORKDIR /opt/dagster/app
 
-COPY pyproject.toml README.md workspace.docker.yaml ./
+# constraints.txt is the lock `make install` uses: the image gets the same versions, so the same vectors.
+COPY pyproject.toml README.md workspace.docker.yaml constraints.txt ./
 COPY support_nlp ./support_nlp
-RUN pip install --extra-index-url "$TORCH_INDEX_URL" ".[deploy]"
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" -c constraints.txt ".[deploy]"
 
 COPY deploy/${DAGSTER_DEPLOYMENT}/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
 RUN mkdir -p "$SUPPORT_NLP_HOME/cache" && chown -R dagster:dagster "$DAGSTER_HOME" "$SUPPORT_NLP_HOME"

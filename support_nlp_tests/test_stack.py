@@ -644,6 +644,7 @@ def test_dockerfile_builds_one_non_root_image_from_files_that_exist():
     installs = [argument for keyword, argument in instructions if keyword == "RUN" and "pip install" in argument]
     requested = {extra for argument in installs for extra in re.findall(r'"\.\[([\w,-]+)\]"', argument)}
     assert requested == {"deploy"} and requested <= set(extras)
+    assert all("-c constraints.txt" in argument for argument in installs)  # the lock make install uses
 
 
 # ---------------------------------------------------------------------------------- .github/workflows
