@@ -173,7 +173,7 @@ def run_pipeline(
     inference = run("daily_inference", day_range)
     trends = run("trends", {})
     predicted = materializations(instance, inference, "predictions")
-    deployed = defs.resources["model_store"].deployed()
+    deployed = defs.resources["model_store"].process_config_and_initialize().deployed()
     report_file = materializations(instance, trends, "category_report")[0].metadata["report_file"]
     spikes = materializations(instance, trends, "category_trends")[0].metadata["spikes"]
     return PipelineResult(

@@ -87,7 +87,11 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     }
     # The model store: the one trained pair as a version, and the one record that deployed it.
     with pointed_at(s3_server):
-        store = build_resources(storage=f"s3://{s3_server.bucket}/{prefix}")["model_store"].open()
+        store = (
+            build_resources(storage=f"s3://{s3_server.bucket}/{prefix}")["model_store"]
+            .process_config_and_initialize()
+            .open()
+        )
         [version] = store.versions()
         assert store.deployed_version() == version and len(store.deployments()) == 1
     models = f"{prefix}/models"
