@@ -5,7 +5,14 @@ import pytest
 
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
-from support_nlp.core.naming import brand_words, class_tfidf, keyword_tokens, name_categories, stop_words
+from support_nlp.core.naming import (
+    brand_words,
+    class_tfidf,
+    keyword_tokens,
+    name_categories,
+    stop_words,
+    swear_words,
+)
 from support_nlp_tests.test_categories import SEARCH, real_training_set
 
 
@@ -30,6 +37,21 @@ def test_tokens_leave_out_handles_brands_emoji_numbers_urls_and_placeholders():
     text = "@SpotifyCares my spotify playlist 😭😭 lost 2 songs https://t.co/x send to __email__ &amp; <PHONE> #help"
     assert keyword_tokens(text, excluded, max_tokens=60) == ["playlist", "lost", "songs", "send", "help"]
     assert "amazon" in brand_words(["AmazonHelp"]) and "uber" in brand_words(["Uber_Support"])
+    # Handles of the bundled sample: "Ask" handles and possessives ("McDonald's" tokenizes to "mcdonald").
+    assert {"playstation", "mcdonald"} <= brand_words(["AskPlayStation", "McDonalds"])
+
+
+def test_swear_words_never_become_keyphrases():
+    # Real tweets of the bundled sample (ids 5835 and 787483) from the category once named "fix shit"; "sucks" is a
+    # plural the word list leaves out.
+    excluded = stop_words() | swear_words()
+    apple = "You dropped an update and I️ still see boxed question marks. Fix this shit @AppleSupport @115858."
+    assert keyword_tokens(apple, excluded, max_tokens=60) == ["dropped", "update", "boxed", "question", "marks", "fix"]
+    spotify = (
+        '@SpotifyCares Fix your shit. Google "Spotify shuffle problem" and you will see that people aren\'t satisfied.'
+    )
+    assert "shit" not in keyword_tokens(spotify, excluded, max_tokens=60)
+    assert {"shit", "sucks", "wtf"} <= swear_words()
 
 
 def test_class_tfidf_prefers_phrases_distinctive_of_the_category():
@@ -42,7 +64,7 @@ def test_names_are_unique_short_phrases_from_the_categories_own_tweets(named):
     tweets, _, labels, namings = named
     names = [naming.name for naming in namings]
     assert len(set(names)) == len(names)
-    excluded = stop_words() | brand_words(tweets["brand"].unique())
+    excluded = stop_words() | brand_words(tweets["brand"].unique()) | swear_words()
     for category, naming in enumerate(namings):
         # A category whose every phrase already leads another name carries its id: "thank (25)".
         phrases = naming.name.removesuffix(f" ({category})")

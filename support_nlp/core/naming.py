@@ -23,6 +23,7 @@ from functools import cache
 import emoji
 import numpy as np
 import stopwordsiso
+from better_profanity.utils import get_complete_path_of_file, read_wordlist
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
@@ -34,8 +35,9 @@ MENTION = re.compile(r"(?<![\w@])@\w{1,30}")
 PLACEHOLDER = re.compile(r"__\w+__|<[A-Za-z_]+>")
 # Letters only (no digits or underscores), two or more: numbers and order ids never become names.
 WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")
-# Handles like SpotifyCares or Uber_Support also appear as the bare brand word in tweets.
+# Handles like SpotifyCares, Uber_Support or AskPlayStation also appear as the bare brand word in tweets.
 HANDLE_SUFFIX = re.compile(r"_?(help|support|cares?|service|team|tweets|uk|us|es)$")
+HANDLE_PREFIX = re.compile(r"^ask_?")
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,17 @@ def stop_words() -> frozenset[str]:
 def brand_words(brands: Iterable[str]) -> frozenset[str]:
     words = set()
     for brand in {str(b).lower() for b in brands}:
-        words |= {brand, brand.replace("_", ""), HANDLE_SUFFIX.sub("", brand)}
-    return frozenset(word for word in words if word)
+        bare = HANDLE_PREFIX.sub("", HANDLE_SUFFIX.sub("", brand))
+        # "McDonald's" loses its "s" to the tokenizer (one letter): the brand McDonalds then reads "mcdonald".
+        words |= {brand, brand.replace("_", ""), bare, bare.removesuffix("s")}
+    return frozenset(word for word in words if len(word) >= 2)
+
+
+@cache
+def swear_words() -> frozenset[str]:
+    """better-profanity's English word list (MIT), with the plurals it leaves out ("sucks")."""
+    words = frozenset(read_wordlist(get_complete_path_of_file("profanity_wordlist.txt")))
+    return words | {f"{word}s" for word in words if " " not in word}
 
 
 def keyword_tokens(text: str, excluded: frozenset[str], max_tokens: int) -> list[str]:
@@ -154,7 +165,7 @@ def name_categories(
     """A name and ranked keyphrases for each category 0..k-1; `vectors` (embeddings or their projection) align with
     `texts`. Categories without a usable phrase are named "category <id>"."""
     k = int(labels.max()) + 1 if len(labels) else 0
-    excluded = stop_words() | brand_words(brands)
+    excluded = stop_words() | brand_words(brands) | swear_words()
     vectorizer = CountVectorizer(
         analyzer=lambda text: phrases(keyword_tokens(text, excluded, config.max_tokens_per_text)), binary=True
     )
