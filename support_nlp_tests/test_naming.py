@@ -6,10 +6,12 @@ import pytest
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 from support_nlp.core.naming import (
+    NamingConfig,
     brand_words,
     class_tfidf,
     keyword_tokens,
     name_categories,
+    name_from,
     stop_words,
     swear_words,
 )
@@ -39,6 +41,10 @@ def test_tokens_leave_out_handles_brands_emoji_numbers_urls_and_placeholders():
     assert "amazon" in brand_words(["AmazonHelp"]) and "uber" in brand_words(["Uber_Support"])
     # Handles of the bundled sample: "Ask" handles and possessives ("McDonald's" tokenizes to "mcdonald").
     assert {"playstation", "mcdonald"} <= brand_words(["AskPlayStation", "McDonalds"])
+    # A real tweet of the sample (id 4827): the handle Ask_WellsFargo written as two words is still the brand.
+    text = "Everytime i turn around i Wells Fargo taking money out my account, I’m bout to stop turning around‼️😒"
+    tokens = keyword_tokens(text, stop_words() | brand_words(["Ask_WellsFargo"]), max_tokens=60)
+    assert {"money", "account"} <= set(tokens) and not {"wells", "fargo"} & set(tokens)
 
 
 def test_swear_words_never_become_keyphrases():
@@ -51,7 +57,14 @@ def test_swear_words_never_become_keyphrases():
         '@SpotifyCares Fix your shit. Google "Spotify shuffle problem" and you will see that people aren\'t satisfied.'
     )
     assert "shit" not in keyword_tokens(spotify, excluded, max_tokens=60)
-    assert {"shit", "sucks", "wtf"} <= swear_words()
+    assert {"shit", "sucks", "wtf", "merde", "mierda"} <= swear_words()
+
+
+def test_two_words_that_are_a_keyphrase_together_name_as_that_phrase():
+    # The keyphrases of the bundled sample's Halloween category, best first, as `name_categories` ranked them.
+    ranked = ["halloween", "happy", "christmas", "thankenstein", "dressed", "happy halloween", "love", "party"]
+    assert name_from(ranked, NamingConfig()) == "happy halloween"
+    assert name_from(["music", "watch", "songs", "play", "season"], NamingConfig()) == "music, watch"
 
 
 def test_class_tfidf_prefers_phrases_distinctive_of_the_category():

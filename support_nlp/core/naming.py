@@ -83,11 +83,24 @@ def brand_words(brands: Iterable[str]) -> frozenset[str]:
     return frozenset(word for word in words if len(word) >= 2)
 
 
+# better-profanity's list is English only: the commonest swear words of the other supported languages (not a
+# complete list; a French category of the first-contact tweets holds "c'est de la grosse merde").
+OTHER_LANGUAGES_SWEAR_WORDS = frozenset({
+    "mierda", "puta", "puto", "joder", "coño", "carajo", "pendejo", "cabrón",  # es
+    "merde", "putain", "bordel", "connard", "salope",  # fr
+    "scheiße", "scheisse", "arschloch", "verdammt",  # de
+    "merda", "porra", "caralho", "foda",  # pt
+    "cazzo", "stronzo", "vaffanculo",  # it
+    "kut", "klote", "godverdomme",  # nl
+})  # fmt: skip
+
+
 @cache
 def swear_words() -> frozenset[str]:
-    """better-profanity's English word list (MIT), with the plurals it leaves out ("sucks")."""
+    """better-profanity's English word list (MIT), with the plurals it leaves out ("sucks"), and the other
+    supported languages' commonest swear words."""
     words = frozenset(read_wordlist(get_complete_path_of_file("profanity_wordlist.txt")))
-    return words | {f"{word}s" for word in words if " " not in word}
+    return words | {f"{word}s" for word in words if " " not in word} | OTHER_LANGUAGES_SWEAR_WORDS
 
 
 def keyword_tokens(text: str, excluded: frozenset[str], max_tokens: int) -> list[str]:
@@ -96,7 +109,10 @@ def keyword_tokens(text: str, excluded: frozenset[str], max_tokens: int) -> list
         text = pattern.sub(" ", text)
     text = emoji.replace_emoji(text, replace=" ")
     words = WORD.findall(text.lower())[:max_tokens]
-    return [word for word in words if word not in excluded]
+    # A brand written as two words ("Wells Fargo", "Virgin Trains" for the handles WellsFargo, VirginTrains).
+    split_brand = {i for i, pair in enumerate(zip(words, words[1:], strict=False)) if "".join(pair) in excluded}
+    split_brand |= {i + 1 for i in split_brand}
+    return [word for i, word in enumerate(words) if word not in excluded and i not in split_brand]
 
 
 def phrases(tokens: Sequence[str]) -> set[str]:
@@ -144,7 +160,8 @@ def shares_a_stem(words: Iterable[str], others: Iterable[str]) -> bool:
 
 def name_from(ranked: list[str], config: NamingConfig) -> str:
     """The leading phrase, then following phrases that repeat no word of the name (nor an inflection of one), until
-    it has enough words."""
+    it has enough words. Two words that are also a keyphrase together read as that phrase: "happy halloween", not
+    "halloween, happy"."""
     parts = [ranked[0]]
     for phrase in ranked[1:]:
         used = {word for part in parts for word in part.split()}
@@ -152,6 +169,10 @@ def name_from(ranked: list[str], config: NamingConfig) -> str:
             break
         if not shares_a_stem(phrase.split(), used):
             parts.append(phrase)
+    if len(parts) == 2 and not any(" " in part for part in parts):
+        for phrase in (f"{parts[0]} {parts[1]}", f"{parts[1]} {parts[0]}"):
+            if phrase in ranked:
+                return phrase
     return ", ".join(parts)
 
 
@@ -212,7 +233,7 @@ def name_categories(
         )
         order = [first, *rest]
         name = name_from([str(candidates[i]) for i in order], config)
-        if candidates[first] in taken:
+        if candidates[first] in taken or name in {naming.name for naming in namings.values()}:
             name = f"{name} ({c})"
         taken.add(str(candidates[first]))
         namings[c] = CategoryNaming(
