@@ -50,6 +50,9 @@ class NamingConfig:
     # In at least this share of the texts of most categories (three in four): says nothing about any one.
     ubiquitous_share: float = 0.01
     bigram_preference: float = 0.6  # a two-word phrase leads the name when this close to the most relevant phrase
+    # ... and used by at least this share as many of the category's texts: "social media" in 3 of 95 tweets must
+    # not name a category where "fix" is in 18.
+    bigram_usage: float = 0.25
     relevance_weight: float = 0.5  # c-TF-IDF rank vs closeness to the centroid, both scaled to [0, 1]
     diversity: float = 0.3  # MMR: weight of dissimilarity to phrases already chosen
 
@@ -206,27 +209,35 @@ def name_categories(
     for c in range(k):
         top = [j for j in np.argsort(-scores[c])[: config.candidates_per_category] if scores[c, j] > 0]
         if not top:
-            ranked_by_category.append((np.array([], dtype=str), np.zeros(0), np.zeros((0, vectors.shape[1])), []))
+            ranked_by_category.append(
+                (np.array([], dtype=str), np.zeros(0), np.zeros((0, vectors.shape[1])), [], np.zeros(0))
+            )
             continue
         # A phrase's vector: the mean embedding of every tweet that uses it, in any category.
         phrase_vectors = np.stack([vectors[texts_by_phrase[:, j].indices].mean(axis=0) for j in top])
         closeness = unit(phrase_vectors) @ centroids[c]
         weight = config.relevance_weight
         relevance = weight * scaled(scores[c, top]) + (1 - weight) * scaled(closeness)
-        ranked_by_category.append((vocabulary[top], relevance, phrase_vectors, scores[c, top]))
+        ranked_by_category.append((vocabulary[top], relevance, phrase_vectors, scores[c, top], counts[c, top]))
 
     taken: set[str] = set()
     namings: dict[int, CategoryNaming] = {}
     for c in sorted(range(k), key=lambda c: -float(ranked_by_category[c][1].max(initial=0.0))):
-        candidates, relevance, phrase_vectors, tfidf_scores = ranked_by_category[c]
+        candidates, relevance, phrase_vectors, tfidf_scores, uses = ranked_by_category[c]
         if not len(candidates):
             namings[c] = CategoryNaming(name=f"category {c}", keyphrases=[])
             continue
         # Every phrase already leads another name: this one leads with its best anyway, and the category's
         # id keeps the name unique.
         leading = [i for i, phrase in enumerate(candidates) if phrase not in taken] or list(range(len(candidates)))
-        best = max(relevance[i] for i in leading)
-        bigrams = [i for i in leading if " " in candidates[i] and relevance[i] >= config.bigram_preference * best]
+        best = max(leading, key=lambda i: relevance[i])
+        bigrams = [
+            i
+            for i in leading
+            if " " in candidates[i]
+            and relevance[i] >= config.bigram_preference * relevance[best]
+            and uses[i] >= config.bigram_usage * uses[best]
+        ]
         first = max(bigrams or leading, key=lambda i: relevance[i])
         rest = maximal_marginal_relevance(
             relevance, phrase_vectors, config.diversity, config.keyphrases_per_category - 1, skip=[first]
