@@ -201,3 +201,4 @@ def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     assert row["in a category %"] + row["other %"] == pytest.approx(100, abs=0.2)
     assert 0 < row["other %"] <= 100 * ClusteringConfig().max_outlier_share + 0.1
     assert row["categories"] == categories.k >= 2
+    assert row["names with a swear word"] == 0

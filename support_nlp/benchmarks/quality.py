@@ -59,6 +59,7 @@ from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
+from support_nlp.core.naming import swear_words
 from support_nlp.core.seeds import SEED_SIMILARITY, TARGET_PRECISION, seed_similarity
 from support_nlp.core.text import clean_frame, clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
@@ -320,9 +321,13 @@ def categorise_real_tweets(name: str, tweets: pd.DataFrame, model: str, cache_di
     return conversation, issues, categories
 
 
+def name_words(name: str) -> set[str]:
+    return set(re.findall(r"[^\W\d_]+", name.lower()))
+
+
 def names_sharing_a_word(names: list[str]) -> int:
     """How many category names repeat a word of another category's name."""
-    words = [set(re.findall(r"[^\W\d_]+", name.lower())) for name in names]
+    words = [name_words(name) for name in names]
     return sum(any(words[i] & words[j] for j in range(len(names)) if j != i) for i in range(len(names)))
 
 
@@ -331,9 +336,7 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
     tweets = len(conversation)
     in_categories = len(categories.tweet_ids)
     names = [c.name for c in categories.categories]
-    conversational = [
-        c for c in categories.categories if set(re.findall(r"[^\W\d_]+", c.name.lower())) & CONVERSATIONAL_NAME_WORDS
-    ]
+    conversational = [c for c in categories.categories if name_words(c.name) & CONVERSATIONAL_NAME_WORDS]
     copies = conversation["near_duplicate_key"].duplicated(keep=False)
     return {
         "set": name,
@@ -347,6 +350,7 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
         f"{100 * issues['near_duplicate_key'].duplicated(keep=False).mean():.1f}",
         "categories": categories.k,
         "names repeating another's word": names_sharing_a_word(names),
+        "names with a swear word": sum(bool(name_words(name) & swear_words()) for name in names),
         "in conversational-named categories %": round(
             100 * sum(c.size for c in conversational) / max(len(issues), 1), 1
         ),
