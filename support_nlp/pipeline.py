@@ -57,6 +57,7 @@ class PipelineResult:
     spikes: str
     failed_checks: list[str]
     seconds_by_stage: dict[str, float]
+    seeds_without_enough_tweets: list[str]
 
 
 def days_with_data(parsed: ParsedSource) -> tuple[str, str]:
@@ -169,7 +170,7 @@ def run_pipeline(
         return finished.run_id
 
     run("features", day_range)
-    run("training", {})
+    training = run("training", {})
     inference = run("daily_inference", day_range)
     trends = run("trends", {})
     predicted = materializations(instance, inference, "predictions")
@@ -187,6 +188,9 @@ def run_pipeline(
         spikes=str(spikes.value),
         failed_checks=failed_checks(instance, trends),
         seconds_by_stage=seconds,
+        seeds_without_enough_tweets=list(
+            materializations(instance, training, "cluster_labels")[0].metadata["seeds_without_enough_tweets"].value
+        ),
     )
 
 
@@ -211,6 +215,11 @@ def summary(result: PipelineResult) -> str:
     lines.append(
         f"  {seeds} of the categories are the team's seeds (category map), {categories.k - seeds} are new: the report "
         "lists these as suggested categories."
+        + (
+            f" Seeds with too few tweets, left to discovery: {', '.join(result.seeds_without_enough_tweets)}."
+            if result.seeds_without_enough_tweets
+            else ""
+        )
     )
     m = result.classifier.metrics
     lines += [

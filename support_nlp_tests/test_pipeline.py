@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
+from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
 from support_nlp.core.text import mentions
@@ -111,6 +112,12 @@ def test_runs_report_progress_and_a_summary(pipeline_run):
     text = summary(result)
     assert f"Categories found: {result.categories.k}" in text
     assert "agreement with the pseudo-labels" in text
+    # Every shipped seed is either a category or named in the summary as left to discovery.
+    shipped = {seed.name for seed in load_category_map(DEFAULT_CATEGORY_MAP).seeds}
+    in_categories = {c.seed for c in result.categories.categories if c.seed}
+    left = set(result.seeds_without_enough_tweets)
+    assert in_categories | left == shipped and not in_categories & left
+    assert all(name in text for name in left)
     logs = [
         record.user_message
         for run in instance.get_runs()

@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -65,6 +66,24 @@ def test_the_jobs_pages_show_the_runs_make_run_launched(browser, webserver):
     wait_in_browser(browser, shows("Success"), "a successful run on the daily_inference job page")
     assert "No runs found" not in page_text(browser)
     assert browser.save_screenshot(str(ARTIFACTS / "daily_inference_runs.png"))
+
+
+def test_the_landing_page_shows_the_runs_of_every_job(browser, webserver):
+    browser.get(webserver)
+    jobs = ("features", "training", "daily_inference", "trends")
+    wait_in_browser(browser, shows("Timeline", *jobs), "the jobs' rows on the landing page's run timeline")
+    assert browser.save_screenshot(str(ARTIFACTS / "landing_page.png"))
+
+
+def test_the_partitions_page_shows_every_day_the_pipeline_ran_as_materialized(browser, webserver, pipeline_run):
+    """The slice fills only its own days of the configured range; `make run` on the whole sample fills every day."""
+    result = pipeline_run[2]
+    days = len(pd.date_range(result.first_day, result.last_day, freq="D"))
+    browser.get(f"{webserver}/assets/predictions?view=partitions")
+    wait_in_browser(
+        browser, shows(f"Materialized ({days})", "Failed (0)", result.last_day), f"the {days} days of predictions"
+    )
+    assert browser.save_screenshot(str(ARTIFACTS / "predictions_partitions.png"))
 
 
 def test_the_trend_plot_is_one_click_from_the_trends_asset(browser, webserver):

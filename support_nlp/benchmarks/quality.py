@@ -3,7 +3,7 @@
     python -m support_nlp.benchmarks.quality            # the evaluation sets (a few minutes on 2 cores)
     python -m support_nlp.benchmarks.quality --dev      # the dev sets that clustering settings were chosen on
     python -m support_nlp.benchmarks.quality --actionability  # real unlabelled tweets: kinds, categories, other
-    python -m support_nlp.benchmarks.quality --dev --taxonomy  # seed matching: the threshold chosen on the dev sets
+    python -m support_nlp.benchmarks.quality --dev --taxonomy  # seeds: tweet threshold and adoption share chosen
 
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
 - banking77: the BANKING77 test split, all 3,080 queries, 77 intents;
@@ -52,6 +52,7 @@ from support_nlp.core.categories import (
     k_candidates,
     language_groups,
 )
+from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
@@ -60,7 +61,17 @@ from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 from support_nlp.core.naming import swear_words
-from support_nlp.core.seeds import SEED_SIMILARITY, TARGET_PRECISION, seed_similarity
+from support_nlp.core.seeds import (
+    ADOPTION_SHARE,
+    NO_SEED,
+    SEED_SIMILARITY,
+    TARGET_PRECISION,
+    TARGET_TWEET_PRECISION,
+    adopting_seeds,
+    example_texts,
+    match_seeds,
+    seed_similarity,
+)
 from support_nlp.core.text import clean_frame, clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 from support_nlp.settings import read_settings
@@ -115,17 +126,30 @@ TWCS_TOPIC_BRANDS = ("AmazonHelp", "AppleSupport", "SpotifyCares")
 TWCS_TOPIC_FIRST_LABEL_COLUMN = "company"  # the topic columns follow it
 
 
-def twcs_topics() -> LabelledSet:
-    """Tweets with exactly one human topic, labelled `<brand>/<topic>` (each brand has its own topic list)."""
-    texts, labels, brands = [], [], []
+def twcs_topic_rows() -> pd.DataFrame:
+    """Every labelled twcs topic tweet: text, brand and its human topics as `<brand>/<topic>` (none, one or more)."""
+    frames = []
     for brand in TWCS_TOPIC_BRANDS:
         frame = pd.read_csv(DATA / "twcs_topics" / f"inbound_{brand}_200.csv.gz")
         topics = frame.columns[frame.columns.get_loc(TWCS_TOPIC_FIRST_LABEL_COLUMN) + 1 :]
-        single = frame[frame[topics].sum(axis=1) == 1]
-        texts += single["text"].tolist()
-        labels += [f"{brand}/{topic}" for topic in single[topics].idxmax(axis=1)]
-        brands += [brand] * len(single)
-    return LabelledSet("twcs_topics", texts, np.asarray(labels), brands)
+        marked = frame[topics].to_numpy() == 1
+        frames.append(
+            pd.DataFrame(
+                {
+                    "text": frame["text"],
+                    "brand": brand,
+                    "topics": [frozenset(f"{brand}/{topic}" for topic in topics[row]) for row in marked],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def twcs_topics() -> LabelledSet:
+    """Tweets with exactly one human topic, labelled `<brand>/<topic>` (each brand has its own topic list)."""
+    single = twcs_topic_rows().loc[lambda frame: frame["topics"].map(len) == 1]
+    labels = [next(iter(topics)) for topics in single["topics"]]
+    return LabelledSet("twcs_topics", single["text"].tolist(), np.asarray(labels), single["brand"].tolist())
 
 
 def bitext_dev() -> LabelledSet:
@@ -408,16 +432,32 @@ def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.Dat
     return pd.DataFrame(summary), tables
 
 
-# The team's taxonomy (core/seeds.py): half of the labels get a seed of a few of their own texts; the other rows
-# are scored by whether seed matching sends them to the right seed (precision), how many rows of seeded labels it
-# reaches (coverage), and how many rows of unseeded labels it wrongly takes.
+# The team's taxonomy (core/seeds.py). On an intent set, half of the labels get a seed of a few of their own texts;
+# the other rows are scored by whether they are close to the right seed (precision), how many rows of seeded labels
+# that reaches (coverage), and how many rows of unseeded labels it wrongly takes. Categories discovered on the set
+# are scored by whether the seed that adopts one is its majority label. On the labelled twcs tweets the shipped
+# seeds themselves are scored, each against the human topics it stands for.
 SEEDED_LABEL_SHARE = 0.5
 EXAMPLES_PER_SEED = 5
 SEED_THRESHOLDS = [round(t, 3) for t in np.arange(0.5, 0.9001, 0.025)]
+ADOPTION_SHARES = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+SHIPPED_SEED_TOPICS = {
+    "Delivery / package not arrived": {"AmazonHelp/Delivery"},
+    "Refund": {"AmazonHelp/Refund", "AppleSupport/Refund"},
+    "Login / account access": {"AmazonHelp/Account", "SpotifyCares/Account"},
+    "Battery drains after update": {"AppleSupport/Battery"},
+    "Flight delayed or cancelled": set(),  # no airline among the labelled brands: every match is wrong
+}
 
 
-def seed_trial(prepared: PreparedSet, trial: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per scored row: similarity to the nearest seed, that seed's label, the true label; and the seeded labels."""
+@dataclass(frozen=True)
+class SeedDraw:
+    seeded: np.ndarray  # the labels given a seed
+    examples: np.ndarray  # rows that are the seeds' example texts
+    owners: np.ndarray  # the seed (position in `seeded`) of each example
+
+
+def seed_draw(prepared: PreparedSet, trial: int) -> SeedDraw:
     rng = np.random.default_rng(trial)
     counts = np.bincount(prepared.label_ids)
     candidates = np.flatnonzero(counts >= 2 * EXAMPLES_PER_SEED)
@@ -425,10 +465,17 @@ def seed_trial(prepared: PreparedSet, trial: int) -> tuple[np.ndarray, np.ndarra
     examples = np.concatenate(
         [rng.choice(np.flatnonzero(prepared.label_ids == label), EXAMPLES_PER_SEED, replace=False) for label in seeded]
     )
-    owners = np.repeat(np.arange(len(seeded)), EXAMPLES_PER_SEED)
-    scored = np.setdiff1d(np.arange(len(prepared.label_ids)), examples)
-    similarity = seed_similarity(prepared.vectors[scored], prepared.vectors[examples], owners, len(seeded))
-    return similarity.max(axis=1), seeded[similarity.argmax(axis=1)], prepared.label_ids[scored], seeded
+    return SeedDraw(seeded, examples, np.repeat(np.arange(len(seeded)), EXAMPLES_PER_SEED))
+
+
+def seed_trial(prepared: PreparedSet, trial: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per scored row: similarity to the nearest seed, that seed's label, the true label; and the seeded labels."""
+    draw = seed_draw(prepared, trial)
+    scored = np.setdiff1d(np.arange(len(prepared.label_ids)), draw.examples)
+    similarity = seed_similarity(
+        prepared.vectors[scored], prepared.vectors[draw.examples], draw.owners, len(draw.seeded)
+    )
+    return similarity.max(axis=1), draw.seeded[similarity.argmax(axis=1)], prepared.label_ids[scored], draw.seeded
 
 
 def seed_scores(prepared: PreparedSet, trials: list[int]) -> pd.DataFrame:
@@ -453,34 +500,121 @@ def seed_scores(prepared: PreparedSet, trials: list[int]) -> pd.DataFrame:
     return pd.DataFrame(rows).groupby("threshold").mean()
 
 
-def lowest_precise_threshold(scores: pd.DataFrame) -> float:
+def lowest_precise_threshold(scores: pd.DataFrame, target: float = TARGET_PRECISION) -> float:
+    precise = scores.index[scores["precision"] >= target]
+    return float(precise.min()) if len(precise) else float("nan")
+
+
+def adoption_scores(
+    prepared: PreparedSet, categories: np.ndarray, k: int, trials: list[int], threshold: float
+) -> pd.DataFrame:
+    """Per adoption share: categories adopted, precision (adopted by their majority label's seed) and coverage
+    (rows of seeded labels in a category their seed adopted), mean over the trials; `categories` is the discovered
+    category per row, 0..k-1, or k for "other" (never adopted). The example rows are left out."""
+    rows = []
+    for trial in trials:
+        draw = seed_draw(prepared, trial)
+        kept = np.setdiff1d(np.arange(len(categories)), draw.examples)
+        labels, truth = categories[kept], prepared.label_ids[kept]
+        in_category = labels < k
+        close = match_seeds(prepared.vectors[kept], prepared.vectors[draw.examples], draw.owners, threshold)
+        majority = np.array([np.bincount(truth[labels == c]).argmax() if (labels == c).any() else -1 for c in range(k)])
+        for share in ADOPTION_SHARES:
+            adopted = adopting_seeds(labels[in_category], close[in_category], k, share)
+            chosen = adopted != NO_SEED
+            seed_of_row = np.append(adopted, NO_SEED)[labels]
+            reached = (seed_of_row != NO_SEED) & (draw.seeded[seed_of_row] == truth)
+            rows.append(
+                {
+                    "share": share,
+                    "adopted categories": chosen.sum(),
+                    "precision": (draw.seeded[adopted] == majority)[chosen].mean() if chosen.any() else np.nan,
+                    "coverage": reached.sum() / max(np.isin(truth, draw.seeded).sum(), 1),
+                }
+            )
+    return pd.DataFrame(rows).groupby("share").mean()
+
+
+def lowest_precise_share(scores: pd.DataFrame) -> float:
     precise = scores.index[scores["precision"] >= TARGET_PRECISION]
     return float(precise.min()) if len(precise) else float("nan")
 
 
+def shipped_seed_scores(model: str, cache_dir: Path, single_topic: bool) -> pd.DataFrame:
+    """The shipped seeds on the labelled twcs tweets with exactly one topic (the evaluation rows of twcs_topics) or
+    the others (none or several: the dev rows): per threshold the tweets close to a seed and the share of them
+    that carry a topic the seed stands for."""
+    seeds = load_category_map(DEFAULT_CATEGORY_MAP).seeds
+    tweets = twcs_topic_rows().loc[lambda f: (f["topics"].map(len) == 1) == single_topic]
+    name = "twcs_topics" if single_topic else "twcs_topics_dev"
+    vectors = cached_embeddings(name, [clean_text(text) for text in tweets["text"]], model, cache_dir)
+    texts, owners = example_texts(seeds)
+    similarity = seed_similarity(
+        vectors, cached_embeddings("seed_phrases", texts, model, cache_dir), owners, len(seeds)
+    )
+    wanted = [SHIPPED_SEED_TOPICS.get(seeds[s].name, set()) for s in similarity.argmax(axis=1)]
+    right = np.array([bool(want & topics) for want, topics in zip(wanted, tweets["topics"], strict=True)])
+    rows = []
+    for threshold in SEED_THRESHOLDS:
+        matched = similarity.max(axis=1) >= threshold
+        rows.append(
+            {
+                "threshold": threshold,
+                "tweets": len(tweets),
+                "close to a seed": int(matched.sum()),
+                "precision %": round(100 * right[matched].mean(), 1) if matched.any() else np.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("threshold")
+
+
 def run_taxonomy(sets: list[LabelledSet], trials: list[int], model: str, cache_dir: Path, dev: bool, report=print):
-    """Per set, the seed-matching scores by threshold; on the dev sets also the threshold they choose."""
-    chosen = []
+    """Per set, the tweet-matching scores by threshold and the adoption scores by share at the set's own threshold;
+    then the shipped seeds on the labelled twcs tweets. On the dev sets also what they choose."""
+    chosen_shares = []
     for labelled in sets:
-        scores = seed_scores(prepare(labelled, model, cache_dir), trials)
-        chosen.append(lowest_precise_threshold(scores))
+        prepared = prepare(labelled, model, cache_dir)
+        scores = seed_scores(prepared, trials)
+        threshold = lowest_precise_threshold(scores)
         report(
             f"\nSeed matching on {labelled.name} ({int(SEEDED_LABEL_SHARE * 100)} % of the labels seeded with "
             f"{EXAMPLES_PER_SEED} of their texts, mean over {len(trials)} trials; lowest threshold with precision >= "
-            f"{TARGET_PRECISION:.0%}: {chosen[-1]})\n"
+            f"{TARGET_PRECISION:.0%}: {threshold})\n"
         )
         shares = (100 * scores.drop(columns="matched rows")).round(1).rename(columns=lambda c: f"{c} %")
         report(shares.assign(**{"matched rows": scores["matched rows"].round(1)}).to_markdown())
-        if not dev:
-            at = scores.loc[SEED_SIMILARITY]
-            report(
-                f"\nat the product's SEED_SIMILARITY {SEED_SIMILARITY}: precision {at['precision']:.1%}, "
-                f"coverage {at['coverage']:.1%}, rows of unseeded labels taken {at['unseeded taken']:.1%}"
-            )
-    if dev:
+        if np.isnan(threshold):
+            continue
+        categories, discovered = cluster(prepared, ClusteringConfig())
+        adoption = adoption_scores(prepared, categories, discovered.k, trials, threshold)
+        chosen_shares.append(lowest_precise_share(adoption))
         report(
-            f"\nChosen threshold (the highest of the dev sets' lowest thresholds with precision >= "
-            f"{TARGET_PRECISION:.0%}): {max(chosen)}; core/seeds.py SEED_SIMILARITY = {SEED_SIMILARITY}"
+            f"\nAdoption of the categories discovered on {labelled.name} (tweets close to a seed at {threshold}; "
+            f"lowest share with precision >= {TARGET_PRECISION:.0%}: {chosen_shares[-1]}; at core/seeds.py "
+            f"ADOPTION_SHARE {ADOPTION_SHARE}: precision {adoption.loc[ADOPTION_SHARE, 'precision']:.1%})\n"
+        )
+        report(
+            adoption.assign(precision=100 * adoption["precision"], coverage=100 * adoption["coverage"])
+            .round(1)
+            .to_markdown()
+        )
+    real = shipped_seed_scores(model, cache_dir, single_topic=not dev)
+    part = "none or several topics (dev rows)" if dev else "exactly one topic (the evaluation rows)"
+    report(f"\nThe shipped seeds on the labelled real twcs tweets with {part}\n")
+    report(real.to_markdown())
+    at = real.loc[SEED_SIMILARITY]
+    report(
+        f"\nat core/seeds.py SEED_SIMILARITY {SEED_SIMILARITY}: {at['close to a seed']} tweets close to a seed, "
+        f"precision {at['precision %']} %"
+    )
+    if dev:
+        precise = real.index[real["precision %"] >= 100 * TARGET_TWEET_PRECISION]
+        report(
+            f"\nChosen: tweet threshold {float(precise.min()) if len(precise) else float('nan')} (lowest with "
+            f"precision >= {TARGET_TWEET_PRECISION:.0%} on the real dev rows; core/seeds.py SEED_SIMILARITY = "
+            f"{SEED_SIMILARITY}); adoption share {max(chosen_shares, default=float('nan'))} (the highest of the dev "
+            f"sets' lowest shares with precision >= {TARGET_PRECISION:.0%}; core/seeds.py ADOPTION_SHARE = "
+            f"{ADOPTION_SHARE})"
         )
 
 
@@ -495,7 +629,9 @@ def main(argv: list[str] | None = None) -> None:
         "--actionability", action="store_true", help="only the real unlabelled tweets: kinds, categories, other"
     )
     parser.add_argument(
-        "--taxonomy", action="store_true", help="only seed matching (core/seeds.py): its threshold by precision"
+        "--taxonomy",
+        action="store_true",
+        help="only the team's seeds (core/seeds.py): tweet threshold and adoption share by precision",
     )
     args = parser.parse_args(argv)
     if args.actionability:

@@ -15,7 +15,7 @@ from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
-from support_nlp.core.seeds import NO_SEED, SEED_SIMILARITY, add_seed_categories, assign_seeds
+from support_nlp.core.seeds import ADOPTION_SHARE, NO_SEED, SEED_SIMILARITY, add_seed_categories, assign_seeds
 from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
@@ -42,7 +42,8 @@ class ClusterLabelsConfig(DateWindowConfig, config_fields_of(ClusteringConfig)):
     """The clustering parameters of `ClusteringConfig` (core/categories.py), and what the asset adds around them."""
 
     category_map: str = str(DEFAULT_CATEGORY_MAP)  # YAML of human names and merges, by stable category id
-    seed_similarity: float = SEED_SIMILARITY  # cosine to a seed's nearest example phrase to join its category
+    seed_similarity: float = SEED_SIMILARITY  # cosine to a seed's nearest example phrase: close to the seed
+    seed_adoption_share: float = ADOPTION_SHARE  # of a category's tweets close to a seed for the seed to adopt it
     min_identity_similarity: float = DEFAULT_MIN_SIMILARITY  # centroid cosine for a category to keep its id
     min_category_share: float = 0.005
     min_silhouette: float = 0.02
@@ -134,8 +135,8 @@ def cluster_labels(
     details and the like are conversational kinds, not categories. Near-duplicate copies count once, and each
     language is clustered on its own unless `languages_together`.
 
-    Tweets close to a seed of the category map (the team's own categories: a name and example phrases) get that
-    seed's category; only the rest are clustered (core/seeds.py).
+    Seeds of the category map (the team's own categories: a name and example phrases) then adopt the categories
+    whose tweets are largely close to them, and take the other tweets close to them (core/seeds.py).
 
     Categories that match the deployed model's keep their ids, so names from the category map
     (which win over generated ones) carry over across refits."""
@@ -158,25 +159,30 @@ def cluster_labels(
         is_multilingual(batch.model) if config.languages_together is None else config.languages_together
     )
     clustering = dataclass_from_config(ClusteringConfig, config)
+    model = fit_categories(
+        batch.vectors[issues],
+        batch.tweet_ids[issues],
+        tweets,
+        clustering,
+        embedding_model=batch.model,
+        report=context.log.info,
+        groups=language_groups(tweets["language"], clustering.min_group_rows, languages_together),
+    )
     seed_of = assign_seeds(
         category_map.seeds,
         batch.vectors[issues],
         seed_phrase_embedder(context.resources.embedding_model, batch.model),
         config.seed_similarity,
-        min_tweets=math.ceil(config.min_category_share * issues.sum()),
-    )
-    discover = seed_of == NO_SEED
-    model = fit_categories(
-        batch.vectors[issues][discover],
-        batch.tweet_ids[issues][discover],
-        tweets[discover],
-        clustering,
-        embedding_model=batch.model,
-        report=context.log.info,
-        groups=language_groups(tweets["language"][discover], clustering.min_group_rows, languages_together),
     )
     model = add_seed_categories(
-        model, category_map.seeds, seed_of, batch.vectors[issues], batch.tweet_ids[issues], tweets
+        model,
+        category_map.seeds,
+        seed_of,
+        batch.vectors[issues],
+        batch.tweet_ids[issues],
+        tweets,
+        config.seed_adoption_share,
+        min_tweets=math.ceil(config.min_category_share * issues.sum()),
     )
     model = replace(model, message_kinds=kind_shares(conversation["message_kind"]))
     previous = context.resources.model_store.previous_categories()
@@ -190,7 +196,8 @@ def cluster_labels(
         "silhouette_sample": model.silhouette,
         "tweets": len(batch),
         "tweets_clustered": int(issues.sum()),
-        "tweets_in_seed_categories": int((~discover).sum()),
+        "tweets_close_to_a_seed": int((seed_of != NO_SEED).sum()),
+        "tweets_in_seed_categories": sum(c.size for c in model.categories if c.seed),
         "seeds_without_enough_tweets": sorted(
             {s.name for s in category_map.seeds} - {c.seed for c in model.categories}
         ),
