@@ -31,7 +31,7 @@ def test_command_prints_each_rule_with_its_k_and_scores(tmp_path, capsys):
     out = capsys.readouterr().out
     search = k_candidates(267, ClusteringConfig())
     rules = [line for line in out.splitlines() if line.startswith("| twcs_topics |")]
-    assert len(rules) == 4
+    assert len(rules) == 5
     assert rules[0].split("|")[2].strip() == "k = true" and int(rules[0].split("|")[3]) == 33
     assert all(search[0] <= int(rule.split("|")[3]) <= search[-1] for rule in rules)
     assert "stability" in out and "silhouette" in out and "twcs_topics: 267 texts" in out

@@ -41,6 +41,7 @@ from support_nlp.core.categories import (
     member_means,
     neighbour_count,
     neighbour_graph,
+    plateau_start,
     spectral_coordinates,
     spectral_partition,
     unit_rows,
@@ -89,11 +90,14 @@ def chosen_ks(prepared: PreparedSet, config: ClusteringConfig, splits: int) -> t
     _, product = cluster(prepared, config)
     product_seconds = time.perf_counter() - started - stability_seconds
     stable = [k for k, score in zip(ks, stability, strict=True) if score >= stability.max() - STABILITY_TOLERANCE]
+    most_stable = ks[int(np.argmax(stability))]
+    up_to_most_stable = [point for point in product.k_curve if point.k <= most_stable]
     rules = {
         "k = true": prepared.true_k,
         "silhouette plateau (default)": product.k,
-        "most stable (split halves)": ks[int(np.argmax(stability))],
+        "most stable (split halves)": most_stable,
         f"largest k within {STABILITY_TOLERANCE} of the most stable": max(stable),
+        "silhouette plateau up to the most stable k": plateau_start(up_to_most_stable, config.silhouette_tolerance),
     }
     silhouette = {point.k: point.silhouette for point in product.k_curve}
     curve = pd.DataFrame({"k": ks, "stability": stability.round(3), "silhouette": [silhouette[k] for k in ks]})
