@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pytest
 
+from support_nlp.benchmarks import quality
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 from support_nlp.definitions import build_definitions, build_resources
 from support_nlp.pipeline import run_pipeline
@@ -59,6 +61,17 @@ def real_slice_csv(tmp_path_factory, bundled_sample, real_inbound) -> str:
 @pytest.fixture(scope="session")
 def slice_inbound_count(real_inbound) -> int:
     return int(real_inbound["day"].isin(SLICE_DAYS).sum())
+
+
+@pytest.fixture(scope="session")
+def banking_subset(tmp_path_factory) -> quality.PreparedSet:
+    """The 480 real BANKING77 test queries of its first 12 intents, cleaned and embedded (the benchmarks' tests)."""
+    banking = quality.EVALUATION_SETS["banking77"]()
+    keep = np.isin(banking.labels, sorted(set(banking.labels))[:12])
+    subset = quality.LabelledSet(
+        "banking77_12", [t for t, k in zip(banking.texts, keep, strict=True) if k], banking.labels[keep], ["bank"] * 480
+    )
+    return quality.prepare(subset, quality.BUNDLED_MODEL_NAME, tmp_path_factory.mktemp("cache"))
 
 
 def slice_definitions(home, source: str) -> dg.Definitions:

@@ -90,17 +90,6 @@ def test_evaluation_and_dev_sets_are_the_documented_real_data():
         assert search[0] <= len(set(sets[name].labels)) <= search[-1]
 
 
-@pytest.fixture(scope="module")
-def banking_subset(tmp_path_factory):
-    """The 480 real BANKING77 test queries of its first 12 intents, cleaned and embedded."""
-    banking = quality.EVALUATION_SETS["banking77"]()
-    keep = np.isin(banking.labels, sorted(set(banking.labels))[:12])
-    subset = quality.LabelledSet(
-        "banking77_12", [t for t, k in zip(banking.texts, keep, strict=True) if k], banking.labels[keep], ["bank"] * 480
-    )
-    return quality.prepare(subset, quality.BUNDLED_MODEL_NAME, tmp_path_factory.mktemp("cache"))
-
-
 def percent(cell: str) -> float:
     return float(cell.split(" ±")[0])
 

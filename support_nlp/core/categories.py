@@ -210,9 +210,14 @@ def choose_k(
         curve.append(KCandidate(k=k, silhouette=round(score, 4), inertia=round(inertia, 2)))
         if report:
             report(f"choose k: k={k} silhouette={score:.4f}")
+    return plateau_start(curve, config.silhouette_tolerance), curve
+
+
+def plateau_start(curve: list[KCandidate], tolerance: float) -> int:
+    """The smallest k whose silhouette is within `tolerance` (a share) of the curve's best."""
     best = max(point.silhouette for point in curve)
-    floor = best - config.silhouette_tolerance * abs(best)
-    return next(point.k for point in curve if point.silhouette >= floor), curve
+    floor = best - tolerance * abs(best)
+    return next(point.k for point in curve if point.silhouette >= floor)
 
 
 def describe_categories(
