@@ -4,7 +4,8 @@
 
 Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
-  training (student fit, categories, classifiers), calibration (the escalation threshold) and evaluation texts;
+  calibration (the escalation threshold) and evaluation texts and, the rest (or fewer with --quick), training texts
+  (student fit, categories, classifiers);
 - /work/shared/datasets/twcs_inbound_texts_6000 (first customer messages drawn from the whole twcs.csv by another
   author; texts also in the bundled sample's training or calibration texts removed): a second evaluation set;
 - for the student's throughput only, additionally every distinct inbound text of /work/shared/datasets/twcs_real.
@@ -12,7 +13,8 @@ Data (all real, cleaned with the product's `clean_text`, distinct non-empty text
 Reference ("all-transformer"): the int8 ONNX encoder (the product's CPU path) and a classifier trained on its
 vectors of the training texts, labels from `fit_categories` (default configuration) on those vectors. The cascade is
 the product's (`core.cascade.load_cascade`): the student fitted on the training texts, its own classifier trained on
-its vectors with the reference classifier's labels, the threshold calibrated on the calibration texts. Agreement is
+its vectors and the texts' n-grams with the reference classifier's labels, the threshold calibrated on the
+calibration texts; beside it the same cascade with a student classifier of the student vector alone. Agreement is
 the share of evaluation texts whose label (the classifier's top category, no confidence floor) equals the
 all-transformer label. The cascade re-embeds escalated texts with the teacher without any cache, so its timing
 includes them.
@@ -29,7 +31,13 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
-from support_nlp.core.cascade import DEFAULT_FIT_ROWS, Cascade, CascadeTexts, load_cascade
+from support_nlp.core.cascade import (
+    Cascade,
+    CascadeTexts,
+    calibrate_cascade,
+    fit_student_classifier,
+    load_cascade,
+)
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
@@ -47,7 +55,7 @@ REFERENCE_METHOD = "all-transformer (int8 ONNX)"
 
 @dataclass(frozen=True)
 class Settings:
-    training_texts: int
+    training_texts: int | None  # None: every text not calibrating or evaluating
     calibration_texts: int
     evaluation_texts: int  # per evaluation set
     target_agreement: float
@@ -96,12 +104,18 @@ def twcs_real_inbound() -> list[str]:
 
 
 def split_bundled(inbound: pd.DataFrame, settings: Settings) -> tuple[Split, Split, Split]:
+    """Training, calibration and evaluation texts."""
     order = np.random.default_rng(SEED).permutation(len(inbound))
-    bounds = np.cumsum([settings.training_texts, settings.calibration_texts, settings.evaluation_texts])
-    if bounds[-1] > len(inbound):
-        raise ValueError(f"the bundled sample has {len(inbound)} distinct inbound texts, fewer than {bounds[-1]}")
-    parts = np.split(order[: bounds[-1]], bounds[:-1])
-    return tuple(Split(inbound["text"].iloc[rows].tolist(), inbound["day"].to_numpy()[rows]) for rows in parts)
+    held_out = settings.calibration_texts + settings.evaluation_texts
+    training_texts = settings.training_texts or len(inbound) - held_out
+    if held_out + training_texts > len(inbound):
+        raise ValueError(f"the bundled sample has {len(inbound)} distinct inbound texts, too few for these splits")
+    bounds = np.cumsum([settings.calibration_texts, settings.evaluation_texts, training_texts])
+    calibration, evaluation, training = np.split(order[: bounds[-1]], bounds[:-1])
+    return tuple(
+        Split(inbound["text"].iloc[rows].tolist(), inbound["day"].to_numpy()[rows])
+        for rows in (training, calibration, evaluation)
+    )
 
 
 def agreement(predictions: pd.DataFrame, reference: pd.DataFrame) -> float:
@@ -186,7 +200,7 @@ def run(settings: Settings) -> None:
         lambda: load_cascade(
             teacher,
             teacher_classifier,
-            CascadeTexts(training.texts, list(training.days), calibration.texts),
+            CascadeTexts(training.texts, calibration.texts),
             settings.work_dir / "students",
             settings.target_agreement,
             teacher_cache,
@@ -199,7 +213,23 @@ def run(settings: Settings) -> None:
         f"{cascade.escalate_below:.3f} (target {settings.target_agreement:.0%} on {len(calibration.texts):,} "
         "calibration texts)"
     )
-    cascades = {"student's own classifier": cascade}
+    vector_only = fit_student_classifier(
+        student, teacher, teacher_classifier, training.texts, teacher_cache, lexical=False
+    )
+    cascades = {
+        "student classifier on vector + n-grams (product)": cascade,
+        "student classifier on the vector alone": calibrate_cascade(
+            student,
+            teacher,
+            vector_only,
+            teacher_classifier,
+            calibration.texts,
+            settings.target_agreement,
+            teacher_cache,
+        ),
+    }
+    for method, each in cascades.items():
+        print(f"{method}: escalate below {each.escalate_below:.3f}")
 
     every_real_text = list(dict.fromkeys([*bundled["text"], *external_inbound(), *twcs_real_inbound()]))
     student_rate, student_cost = throughput(student, every_real_text)
@@ -230,7 +260,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
-    sizes = (3000, 1000, 1000) if args.quick else (DEFAULT_FIT_ROWS, 2000, 3000)
+    sizes = (3000, 1000, 1000) if args.quick else (None, 2000, 3000)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cascade-benchmark-"))
     return Settings(*sizes, target_agreement=args.target_agreement, work_dir=work_dir)
 

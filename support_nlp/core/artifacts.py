@@ -15,8 +15,9 @@ import numpy as np
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.student_classifier import StudentClassifier
 
-ARTIFACT_TYPES = {cls.__name__: cls for cls in (EmbeddingBatch, CategoryModel, ClassifierModel)}
+ARTIFACT_TYPES = {cls.__name__: cls for cls in (EmbeddingBatch, CategoryModel, ClassifierModel, StudentClassifier)}
 HEADER_KEY = "__header__"
 
 

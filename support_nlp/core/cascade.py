@@ -1,16 +1,16 @@
 """Labelling every text with a cheap student encoder, and with the transformer only where the student is unsure.
 
-Every text is embedded by the student (e.g. the static encoder) and labelled by the student's classifier: a
-classifier trained on student vectors, or the transformer's own classifier, since the static student's vectors
-live in the transformer's space. Texts whose student confidence is below the escalation threshold are embedded by
-the teacher (the transformer) and labelled by the teacher's classifier. The threshold is calibrated on held-out
+Every text is embedded by the student (e.g. the static encoder) and labelled by the student's classifier
+(`core.student_classifier`: the student vector and the text's hashed n-grams, trained on the transformer
+classifier's labels). Texts whose student confidence is below the escalation threshold are embedded by the teacher
+(the transformer) and labelled by the teacher's classifier. The threshold is calibrated on held-out
 texts labelled both ways (`calibrate_cascade`): the lowest one at which the cascade would agree with the
 all-transformer labels on a target share of them.
 
 `load_cascade` builds the product's cascade for a trained classifier once, on first use, and keeps it on disk
 beside the student (keyed by the student, the classifier's fingerprint and the calibration texts; built in a
-temp folder and renamed into place like the ONNX export): the student's classifier is fitted on the student's
-vectors of the fit texts with the transformer classifier's labels of them, the threshold calibrated on other texts.
+temp folder and renamed into place like the ONNX export): the student's classifier is fitted on the fit texts
+with the transformer classifier's labels of them, the threshold calibrated on other texts.
 """
 
 from __future__ import annotations
@@ -25,25 +25,25 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
-from support_nlp.core.classifier import ClassifierModel, train_classifier
+from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import Encoder
 from support_nlp.core.encoders.built_folder import build_once, keyed_folder
 from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
 from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student, fit_digest
 from support_nlp.core.progress import Progress, ProgressCallback
+from support_nlp.core.student_classifier import StudentClassifier, train_student_classifier
 
 if TYPE_CHECKING:
     from support_nlp.core.embedding_cache import EmbeddingCache
 
 ESCALATE_EVERYTHING = float("inf")
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 DESCRIPTION_FILE = "cascade.json"
 STUDENT_CLASSIFIER_FILE = "student_classifier.npz"
 TARGET_AGREEMENT = 0.97
-# Held-out cosine of the student to the teacher still rose at 8,000 fit texts; the calibration texts choose one
-# threshold, so a few thousand suffice. Both come from the bundled real sample's distinct inbound tweets.
-DEFAULT_FIT_ROWS = 12_000
+# The calibration texts choose one threshold, so a few thousand suffice; every other distinct text of the bundled
+# real sample fits the student and its classifier (their transformer vectors are the training days' in the cache).
 DEFAULT_CALIBRATION_ROWS = 3_000
 DEFAULT_SEED = 0
 
@@ -63,7 +63,7 @@ class CascadeLabels:
 class Cascade:
     student: Encoder
     teacher: Encoder
-    student_classifier: ClassifierModel
+    student_classifier: StudentClassifier
     teacher_classifier: ClassifierModel
     escalate_below: float
 
@@ -78,7 +78,7 @@ class Cascade:
 
         `teacher_cache` serves and keeps the teacher's vectors of escalated texts; the student needs no cache.
         `report` receives the progress of the teacher on the escalated texts (the student's share takes seconds)."""
-        predictions = self.student_classifier.predict(embed_texts(texts, self.student), min_confidence)
+        predictions = self.student_classifier.predict(texts, embed_texts(texts, self.student), min_confidence)
         escalated = predictions["confidence"].to_numpy() < self.escalate_below
         if escalated.any():
             escalated_texts = [texts[row] for row in np.flatnonzero(escalated)]
@@ -117,14 +117,14 @@ def choose_escalation_threshold(
 def calibrate_cascade(
     student: Encoder,
     teacher: Encoder,
-    student_classifier: ClassifierModel,
+    student_classifier: StudentClassifier,
     teacher_classifier: ClassifierModel,
     calibration_texts: list[str],
     target_agreement: float,
     teacher_cache: EmbeddingCache | None = None,
 ) -> Cascade:
     """A cascade whose threshold is chosen on `calibration_texts`: held-out texts, never those it is scored on."""
-    student_predictions = student_classifier.predict(embed_texts(calibration_texts, student), 0.0)
+    student_predictions = student_classifier.predict(calibration_texts, embed_texts(calibration_texts, student), 0.0)
     teacher_predictions = teacher_classifier.predict(embed_texts(calibration_texts, teacher, cache=teacher_cache), 0.0)
     agrees = student_predictions["category_id"].to_numpy() == teacher_predictions["category_id"].to_numpy()
     threshold = choose_escalation_threshold(student_predictions["confidence"].to_numpy(), agrees, target_agreement)
@@ -141,53 +141,45 @@ def classifier_fingerprint(classifier: ClassifierModel) -> str:
 
 @dataclass(frozen=True)
 class CascadeTexts:
-    """Distinct real texts the cascade is fitted on (with the day of each, for the student classifier's time-ordered
-    holdout) and the other texts its threshold is calibrated on."""
+    """Distinct real texts the cascade is fitted on and the other texts its threshold is calibrated on."""
 
     fit_texts: list[str]
-    fit_days: list[str]
     calibration_texts: list[str]
 
 
-def default_cascade_texts(
-    fit_rows: int = DEFAULT_FIT_ROWS, calibration_rows: int = DEFAULT_CALIBRATION_ROWS, seed: int = DEFAULT_SEED
-) -> CascadeTexts:
-    """Disjoint seeded draws of the bundled real sample's distinct cleaned inbound tweets."""
+def default_cascade_texts(calibration_rows: int = DEFAULT_CALIBRATION_ROWS, seed: int = DEFAULT_SEED) -> CascadeTexts:
+    """The bundled real sample's distinct cleaned inbound tweets: a seeded draw to calibrate on, the rest to fit."""
     from support_nlp.core.text import clean_text
-    from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
+    from support_nlp.core.twcs import BUNDLED_SAMPLE
 
-    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "created_at", "text"])
-    inbound = sample[sample["inbound"] == "True"]
-    frame = pd.DataFrame(
-        {
-            "text": inbound["text"].map(clean_text).to_numpy(),
-            "day": pd.to_datetime(inbound["created_at"], format=CREATED_AT_FORMAT, utc=True).dt.strftime("%Y-%m-%d"),
-        }
+    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "text"])
+    cleaned = sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
+    calibration = np.zeros(len(cleaned), dtype=bool)
+    calibration[np.random.default_rng(seed).permutation(len(cleaned))[:calibration_rows]] = True
+    return CascadeTexts(
+        [text for text, held in zip(cleaned, calibration, strict=True) if not held],
+        [text for text, held in zip(cleaned, calibration, strict=True) if held],
     )
-    frame = frame[frame["text"] != ""].sort_values(["text", "day"]).drop_duplicates("text").reset_index(drop=True)
-    order = np.random.default_rng(seed).permutation(len(frame))
-    fit = frame.iloc[np.sort(order[:fit_rows])]
-    calibration = frame["text"].iloc[np.sort(order[fit_rows : fit_rows + calibration_rows])]
-    return CascadeTexts(fit["text"].tolist(), fit["day"].tolist(), calibration.tolist())
 
 
 def fit_student_classifier(
     student: Encoder,
     teacher: Encoder,
     teacher_classifier: ClassifierModel,
-    texts: CascadeTexts,
+    fit_texts: list[str],
     teacher_cache: EmbeddingCache | None = None,
-) -> ClassifierModel:
-    """A classifier of student vectors trained to reproduce the teacher classifier's labels of the fit texts: what
-    the cascade is scored against, rather than the clustering's pseudo-labels the teacher learned from. Its
-    holdout metrics are its agreement with those labels on the later days."""
-    teacher_labels = teacher_classifier.predict(embed_texts(texts.fit_texts, teacher, cache=teacher_cache), 0.0)
-    return train_classifier(
-        embed_texts(texts.fit_texts, student),
+    lexical: bool = True,
+) -> StudentClassifier:
+    """A student classifier trained to reproduce the teacher classifier's labels of `fit_texts`: what the cascade
+    is scored against, rather than the clustering's pseudo-labels the teacher learned from."""
+    teacher_labels = teacher_classifier.predict(embed_texts(fit_texts, teacher, cache=teacher_cache), 0.0)
+    return train_student_classifier(
+        fit_texts,
+        embed_texts(fit_texts, student),
         teacher_labels["category_id"].to_numpy(),
-        np.asarray(texts.fit_days),
-        {int(c): name for c, name in teacher_classifier.category_names.items()},
+        teacher_classifier.category_names,
         student.identity,
+        lexical,
     )
 
 
@@ -214,14 +206,15 @@ def load_cascade(
     key = {
         "student": student.identity,
         "classifier": classifier_fingerprint(teacher_classifier),
-        "fit_days": fit_digest(texts.fit_days),
         "calibration_texts": fit_digest(texts.calibration_texts),
         "target_agreement": target_agreement,
         "recipe": RECIPE_VERSION,
     }
 
     def build(staging: Path) -> None:
-        student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts, teacher_cache)
+        student_classifier = fit_student_classifier(
+            student, teacher, teacher_classifier, texts.fit_texts, teacher_cache
+        )
         cascade = calibrate_cascade(
             student,
             teacher,

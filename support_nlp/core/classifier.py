@@ -133,29 +133,35 @@ class ClassifierModel:
 
     def predict(self, vectors: np.ndarray, min_confidence: float) -> pd.DataFrame:
         """Category id, name and confidence per row; below `min_confidence` the category is `uncertain`."""
-        if len(vectors) == 0:
-            return pd.DataFrame(
-                {
-                    "category_id": pd.Series([], dtype="int32"),
-                    "category_name": pd.Series([], dtype=str),
-                    "confidence": pd.Series([], dtype="float32"),
-                }
-            )
-        proba = self.predict_proba(vectors)
-        best = proba.argmax(axis=1)
-        confidence = proba[np.arange(len(proba)), best].astype(np.float32)
-        category = self.classes[best].astype(np.int32)
-        confident = confidence >= min_confidence
+        proba = self.predict_proba(vectors) if len(vectors) else np.empty((0, len(self.classes)))
+        return predictions_from_proba(proba, self.classes, self.category_names, min_confidence)
+
+
+def predictions_from_proba(
+    proba: np.ndarray, classes: np.ndarray, category_names: dict[str, str], min_confidence: float
+) -> pd.DataFrame:
+    """The most probable category of each row (`uncertain` below `min_confidence`), its name and probability."""
+    if len(proba) == 0:
         return pd.DataFrame(
             {
-                "category_id": np.where(confident, category, UNCERTAIN_ID).astype(np.int32),
-                "category_name": [
-                    self.category_names[str(c)] if ok else UNCERTAIN_NAME
-                    for c, ok in zip(category, confident, strict=True)
-                ],
-                "confidence": confidence,
+                "category_id": pd.Series([], dtype="int32"),
+                "category_name": pd.Series([], dtype=str),
+                "confidence": pd.Series([], dtype="float32"),
             }
         )
+    best = proba.argmax(axis=1)
+    confidence = proba[np.arange(len(proba)), best].astype(np.float32)
+    category = classes[best].astype(np.int32)
+    confident = confidence >= min_confidence
+    return pd.DataFrame(
+        {
+            "category_id": np.where(confident, category, UNCERTAIN_ID).astype(np.int32),
+            "category_name": [
+                category_names[str(c)] if ok else UNCERTAIN_NAME for c, ok in zip(category, confident, strict=True)
+            ],
+            "confidence": confidence,
+        }
+    )
 
 
 def time_ordered_split(days: np.ndarray, holdout_share: float) -> np.ndarray:
