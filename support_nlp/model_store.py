@@ -1,6 +1,7 @@
 """`python -m support_nlp.model_store`: the stored model versions, and rolling back the deployed one.
 
-    list                      every stored version, oldest first, with its run, holdout macro-F1 and status
+    list                      every stored version, oldest first, with its run, holdout macro-F1, status and
+                              whether it holds a cascade (with the confidence below which it escalates)
     rollback [--to VERSION]   deploy VERSION, or else the newest older version that was deployed before
     adopt                     store and deploy the pair a storage from before the model store holds
                               (cluster_labels.npz, classifier.npz), so category ids and names carry over
@@ -21,6 +22,7 @@ import dagster as dg
 from upath import UPath
 
 from support_nlp.core.artifacts import artifact_from_bytes
+from support_nlp.core.cascade import stored_cascade
 from support_nlp.core.model_store import Deployment, ModelStore, ModelStoreError
 from support_nlp.core.storage import CorruptArtifactError, StorageError, read_decoded
 from support_nlp.definitions import build_resources
@@ -38,9 +40,11 @@ def listing(store: ModelStore) -> str:
             status = "DEPLOYED"
         else:
             status = "deployed before" if v.version in ever_deployed else "never deployed"
+        cascade = stored_cascade(store.folder(v.version))
+        cascade_status = f"cascade < {cascade['escalate_below']:.3f}" if cascade else "no cascade"
         lines.append(
             f"  {v.version:<26} run {v.run_id[:8]}  {v.categories:>3} categories  "
-            f"macro-F1 {v.macro_f1:.3f}  {status:<15}  {v.encoder}"
+            f"macro-F1 {v.macro_f1:.3f}  {status:<15}  {cascade_status:<16}  {v.encoder}"
         )
     if len(lines) == 1:
         lines.append("  none: run the `training` job")

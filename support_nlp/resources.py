@@ -23,10 +23,8 @@ from support_nlp.core.storage import (
     DEFAULT_S3_CONNECT_TIMEOUT_S,
     DEFAULT_S3_MAX_ATTEMPTS,
     CorruptArtifactError,
-    is_local,
     s3_storage_options,
-    storage_errors,
-    write_atomically,
+    write_file,
 )
 from support_nlp.core.twcs import BUNDLED_SAMPLE, ParsedSource, parse_source
 from support_nlp.settings import read_settings
@@ -106,10 +104,13 @@ class EmbeddingModel(dg.ConfigurableResource):
     def vector_cache(self) -> EmbeddingCache | None:
         return self._cache
 
-    def cascade(self, classifier: ClassifierModel) -> Cascade:
-        """The student-then-transformer cascade for `classifier`, built beside the ONNX export on first use."""
-        root = Path(self.export_dir) if self.export_dir else default_student_root()
-        return load_cascade(self.encoder(), classifier, default_cascade_texts(), root, teacher_cache=self._cache)
+    def cascade(self, classifier: ClassifierModel, kept_in: UPath) -> Cascade:
+        """The student-then-transformer cascade for `classifier`, read from `kept_in` (its model version's folder),
+        built and stored there on first use; the student is distilled beside the ONNX export."""
+        student_root = Path(self.export_dir) if self.export_dir else default_student_root()
+        return load_cascade(
+            self.encoder(), classifier, default_cascade_texts(), student_root, kept_in, teacher_cache=self._cache
+        )
 
 
 class StorageLocation(dg.ConfigurableResource):
@@ -127,12 +128,8 @@ class ReportStore(StorageLocation):
 
     def write(self, name: str, data: bytes) -> str:
         """Replace the file `name` with `data`; returns where it is."""
-        folder = self.upath()
-        path = folder / name
-        with storage_errors("write", path):
-            if is_local(folder):
-                Path(folder.path).mkdir(parents=True, exist_ok=True)
-            write_atomically(path, data)
+        path = self.upath() / name
+        write_file(path, data)
         return str(path)
 
 
@@ -142,6 +139,10 @@ class ModelStoreResource(StorageLocation):
 
     def open(self) -> ModelStore:
         return ModelStore(self.upath() / "models")
+
+    def folder(self, pair: ModelPair) -> UPath:
+        """Where `pair`'s version keeps its files, its cascade among them."""
+        return self.open().folder(pair.version.version)
 
     def deployed(self) -> ModelPair:
         """The deployed pair; a Failure that says what to do when there is none or it cannot be read (not retried:

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
+from upath import UPath
 
+from support_nlp.core import cascade as cascade_module
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.cascade import (
     ESCALATE_EVERYTHING,
@@ -28,6 +30,7 @@ from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.language import detect_languages
 from support_nlp.core.model_store import ModelPair, ModelVersion, holdout_of
+from support_nlp.core.storage import list_names
 from support_nlp.core.student_classifier import StudentClassifier
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
@@ -35,6 +38,7 @@ from support_nlp.defs.assets.inference import predictions_asset
 from support_nlp.partitions import daily_partitions
 from support_nlp.settings import INFERENCE, read_settings
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
+from support_nlp_tests.test_model_store import refuse_to_build
 
 CATEGORIES = 8
 CALIBRATION_TEXTS = 400
@@ -169,11 +173,11 @@ def cascade_texts(splits) -> CascadeTexts:
 
 
 @pytest.fixture(scope="module")
-def product_cascade(student, teacher_classifier, splits):
-    """The product's cascade (`load_cascade`) for the tests' classifier, kept beside the tests' student (built by
-    the first run, read back by later ones)."""
-    root = default_student_root()
-    return root, load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
+def product_cascade(student, teacher_classifier, splits, tmp_path_factory):
+    """The product's cascade (`load_cascade`) for the tests' classifier and the folder it is kept in; the student
+    is the tests' one."""
+    kept_in = UPath(tmp_path_factory.mktemp("cascade"))
+    return kept_in, load_cascade(teacher(), teacher_classifier, cascade_texts(splits), default_student_root(), kept_in)
 
 
 def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets(
@@ -188,11 +192,12 @@ def test_the_product_cascade_agrees_with_the_transformer_on_held_out_real_tweets
     assert 0.0 < labels.escalated_share < 1.0
 
 
-def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teacher_classifier, splits):
-    root, cascade = product_cascade
-    folders = sorted(root.glob("*-cascade-*"))
-    again = load_cascade(teacher(), teacher_classifier, cascade_texts(splits), root)
-    assert sorted(root.glob("*-cascade-*")) == folders
+def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teacher_classifier, splits, monkeypatch):
+    kept_in, cascade = product_cascade
+    files = list_names(kept_in)
+    monkeypatch.setattr(cascade_module, "fit_student_classifier", refuse_to_build)
+    again = load_cascade(teacher(), teacher_classifier, cascade_texts(splits), default_student_root(), kept_in)
+    assert list_names(kept_in) == files
     assert again.escalate_below == cascade.escalate_below
     np.testing.assert_array_equal(again.student_classifier.lexical_coef, cascade.student_classifier.lexical_coef)
     retrained = replace(teacher_classifier, intercept=teacher_classifier.intercept + np.float32(0.1))
@@ -202,7 +207,7 @@ def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teach
 def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
     other = replace(teacher_classifier, embedding_model="all-MiniLM-L6-v2|torch-fp32")
     with pytest.raises(ValueError, match="torch-fp32"):
-        load_cascade(teacher(), other, cascade_texts(splits), tmp_path)
+        load_cascade(teacher(), other, cascade_texts(splits), tmp_path, UPath(tmp_path))
 
 
 def test_cascade_predictions_report_the_escalated_share_of_each_day(product_cascade):
@@ -268,8 +273,12 @@ class GivenCascade:
         # The cascade reads the deployed classifier only; its categories stay with the training job.
         return ModelPair(version, categories=None, classifier=classifier)
 
-    def cascade(self, classifier: ClassifierModel) -> Cascade:
+    def folder(self, pair: ModelPair) -> UPath:
+        return UPath(f"memory://versions/{pair.version.version}")
+
+    def cascade(self, classifier: ClassifierModel, kept_in: UPath) -> Cascade:
         assert classifier is self.given.teacher_classifier, "the cascade is built for the deployed classifier"
+        assert kept_in.name == GIVEN_VERSION, "the cascade is kept with the deployed version"
         return self.given
 
 

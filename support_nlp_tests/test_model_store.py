@@ -11,33 +11,53 @@ import pandas as pd
 import pytest
 from upath import UPath
 
+from support_nlp.core import cascade as cascade_module
+from support_nlp.core import model_store as model_store_module
 from support_nlp.core.artifacts import artifact_to_bytes
+from support_nlp.core.cascade import DESCRIPTION_FILE, CascadeTexts, load_cascade, stored_cascade
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.conversation import ISSUE
-from support_nlp.core.embedding import EmbeddingBatch
+from support_nlp.core.embedding import EmbeddingBatch, embed_texts
+from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
+from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.model_store import CLASSIFIER_FILE, MANIFEST_FILE, ModelPair, ModelStore, ModelStoreError
-from support_nlp.core.storage import CorruptArtifactError, s3_storage_options
+from support_nlp.core.storage import CorruptArtifactError, list_names, s3_storage_options, write_file
 from support_nlp.io_managers import ParquetIOManager
+from support_nlp.model_store import listing
 from support_nlp.model_store import main as model_store_command
 from support_nlp.resources import ModelStoreResource
 from support_nlp_tests.conftest import SLICE_DAYS, slice_definitions
 from support_nlp_tests.s3_server import REGION, pointed_at
+from support_nlp_tests.static_student import FIT_TEXTS, distinct_cleaned, teacher
 from support_nlp_tests.test_categories import real_training_set
 
 
-@lru_cache(maxsize=4)
-def trained_pair(slice_csv: str, k: int) -> tuple[CategoryModel, ClassifierModel]:
-    """Categories (k fixed) of the real training set and the classifier trained on them, as the assets do."""
-    tweets, vectors = real_training_set(slice_csv)
+def train_pair(
+    tweets: pd.DataFrame, vectors: np.ndarray, k: int, encoder: str
+) -> tuple[CategoryModel, ClassifierModel]:
+    """Categories (k fixed) of `tweets` and the classifier trained on them, as the assets do."""
     tweet_ids = tweets["tweet_id"].to_numpy()
     categories = fit_categories(vectors, tweet_ids, tweets, ClusteringConfig(k=k, max_outlier_share=0))
     labelled = np.isin(tweet_ids, categories.tweet_ids)
     labels = pd.Series(categories.labels, index=categories.tweet_ids).loc[tweet_ids[labelled]].to_numpy()
     days = tweets["day"].to_numpy()[labelled]
-    classifier = train_classifier(vectors[labelled], labels, days, categories.names, BUNDLED_MODEL_NAME)
+    classifier = train_classifier(vectors[labelled], labels, days, categories.names, encoder)
     return categories, classifier
+
+
+@lru_cache(maxsize=4)
+def trained_pair(slice_csv: str, k: int) -> tuple[CategoryModel, ClassifierModel]:
+    """A pair of the real training set."""
+    return train_pair(*real_training_set(slice_csv), k, BUNDLED_MODEL_NAME)
+
+
+@lru_cache(maxsize=1)
+def cascade_teacher_pair(slice_csv: str) -> tuple[CategoryModel, ClassifierModel]:
+    """A pair of the real training set on the vectors of the cascade's teacher (the ONNX int8 encoder)."""
+    tweets, _ = real_training_set(slice_csv)
+    return train_pair(tweets, embed_texts(tweets["text_clean"].tolist(), teacher()), 4, teacher().identity)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -74,6 +94,55 @@ def test_every_pair_is_kept_with_its_manifest_and_loads_whole(store, real_slice_
     tweets, vectors = real_training_set(real_slice_csv)
     pd.testing.assert_frame_equal(loaded.classifier.predict(vectors, 0.5), four_classifier.predict(vectors, 0.5))
     assert store.deployed() is None  # stored is not deployed
+    # No cascade was ever needed: the versions hold none, and list as such.
+    assert stored_cascade(store.folder(first.version)) is None
+    assert listing(store).count("no cascade") == 2
+
+
+def refuse_to_build(*args, **kwargs):
+    raise AssertionError("the stored cascade should have been read, not built again")
+
+
+@pytest.fixture(scope="module")
+def teacher_vectors(tmp_path_factory) -> EmbeddingCache:
+    """The teacher's vectors of the cascade's texts, shared by the local and the S3 store's tests."""
+    return EmbeddingCache(UPath(tmp_path_factory.mktemp("teacher_vectors")))
+
+
+def test_a_versions_cascade_is_stored_in_it_and_read_back_with_identical_labels(
+    store, real_slice_csv, real_inbound, teacher_vectors, monkeypatch
+):
+    texts = distinct_cleaned(real_inbound)["text"].tolist()
+    cascade_texts = CascadeTexts(texts[:FIT_TEXTS], texts[FIT_TEXTS : FIT_TEXTS + 400])
+    evaluation = texts[-400:]
+    categories, classifier = cascade_teacher_pair(real_slice_csv)
+    with_cascade, without = (store.add(categories, classifier, new_run_id()) for _ in range(2))
+    folder = store.folder(with_cascade.version)
+
+    def cascade_of_the_version():
+        return load_cascade(teacher(), classifier, cascade_texts, default_student_root(), folder, 0.97, teacher_vectors)
+
+    built = cascade_of_the_version()
+    files = list_names(folder)
+    monkeypatch.setattr(cascade_module, "fit_student_classifier", refuse_to_build)
+    read_back = cascade_of_the_version()
+    assert list_names(folder) == files
+    assert [name for name in files if name.startswith("cascade")] == [
+        stored_cascade(folder)["student_classifier_file"],
+        DESCRIPTION_FILE,
+    ]
+    assert read_back.escalate_below == built.escalate_below
+    assert read_back.student.identity == stored_cascade(folder)["student"]
+    labels = read_back.label(evaluation).predictions
+    pd.testing.assert_frame_equal(labels, built.label(evaluation).predictions)
+    assert 0 < labels["escalated"].mean() < 1
+
+    # The version without a cascade stays whole; each lists as it is.
+    assert store.load(without.version).classifier.category_names == classifier.category_names
+    assert stored_cascade(store.folder(without.version)) is None
+    lines = listing(store).splitlines()
+    assert f"cascade < {built.escalate_below:.3f}" in next(line for line in lines if with_cascade.version in line)
+    assert "no cascade" in next(line for line in lines if without.version in line)
 
 
 def test_rollback_steps_back_through_deployed_versions_only(store, real_slice_csv):
@@ -101,14 +170,13 @@ def test_a_save_that_crashed_before_its_manifest_is_never_listed(tmp_path, real_
     store = ModelStore(UPath(tmp_path) / "models")
     kept = store.add(*trained_pair(real_slice_csv, 4), new_run_id())
     store.deploy(kept.version, "test")
-    written = store.write
 
     def crash_on_manifest(path, data):
         if path.name == MANIFEST_FILE:
             raise OSError("killed before the manifest")
-        written(path, data)
+        write_file(path, data)
 
-    monkeypatch.setattr(store, "write", crash_on_manifest)
+    monkeypatch.setattr(model_store_module, "write_file", crash_on_manifest)
     crashed_run = new_run_id()
     with pytest.raises(OSError, match="killed before the manifest"):
         store.add(*trained_pair(real_slice_csv, 6), crashed_run)

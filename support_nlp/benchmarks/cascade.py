@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from upath import UPath
 
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
 from support_nlp.core.cascade import (
@@ -202,6 +203,7 @@ def run(settings: Settings) -> None:
             teacher_classifier,
             CascadeTexts(training.texts, calibration.texts),
             settings.work_dir / "students",
+            UPath(settings.work_dir / "cascade"),
             settings.target_agreement,
             teacher_cache,
         )

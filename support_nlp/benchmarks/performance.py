@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from upath import UPath
 
 from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, CascadeTexts, load_cascade
 from support_nlp.core.categories import fit_categories, unit_rows
@@ -345,7 +346,9 @@ def train_on_corpus(source: Path, work_dir: Path, report=print):
         vectors[labelled], categories.labels, fit["day"].to_numpy()[labelled], categories.names, teacher.identity
     )
     texts = CascadeTexts(fit["text_clean"].tolist(), calibration.tolist())
-    cascade = load_cascade(teacher, classifier, texts, work_dir / "students", teacher_cache=cache)
+    cascade = load_cascade(
+        teacher, classifier, texts, work_dir / "students", UPath(work_dir / "end-to-end-cascade"), teacher_cache=cache
+    )
     report(
         f"trained on {len(fit):,} distinct texts: {len(classifier.classes)} categories; cascade calibrated on "
         f"{len(calibration):,} others, escalating below {cascade.escalate_below:.3f}"

@@ -7,10 +7,14 @@ classifier's labels). Texts whose student confidence is below the escalation thr
 texts labelled both ways (`calibrate_cascade`): the lowest one at which the cascade would agree with the
 all-transformer labels on a target share of them.
 
-`load_cascade` builds the product's cascade for a trained classifier once, on first use, and keeps it on disk
-beside the student (keyed by the student, the classifier's fingerprint and the calibration texts; built in a
-temp folder and renamed into place like the ONNX export): the student's classifier is fitted on the fit texts
-with the transformer classifier's labels of them, the threshold calibrated on other texts.
+`load_cascade` builds the product's cascade for a trained classifier on first use and stores it in a folder, in the
+product the model version's (`core.model_store`), so a rollback restores the matching cascade and every worker
+reads the same one: the student's classifier is fitted on the fit texts with the transformer classifier's labels
+of them, the threshold calibrated on other texts. The distilled student itself stays in the local encoder cache;
+the stored cascade names it by identity. Stored are `cascade-<content digest>.npz` (the student's classifier) and,
+written last, `cascade.json` (what it was built from, the threshold, the .npz's name): concurrent first uses each
+write whole files and the description always names a complete classifier. A stored cascade built another way
+(another student, recipe, calibration or target) is rebuilt and replaced.
 """
 
 from __future__ import annotations
@@ -23,15 +27,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from upath import UPath
 
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import Encoder
-from support_nlp.core.encoders.built_folder import build_once, keyed_folder
 from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
 from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student, fit_digest
 from support_nlp.core.progress import Progress, ProgressCallback
+from support_nlp.core.storage import read_decoded, write_file
 from support_nlp.core.student_classifier import StudentClassifier, train_student_classifier
 
 if TYPE_CHECKING:
@@ -40,7 +45,6 @@ if TYPE_CHECKING:
 ESCALATE_EVERYTHING = float("inf")
 RECIPE_VERSION = "2"
 DESCRIPTION_FILE = "cascade.json"
-STUDENT_CLASSIFIER_FILE = "student_classifier.npz"
 TARGET_AGREEMENT = 0.97
 # The calibration texts choose one threshold, so a few thousand suffice; every other distinct text of the bundled
 # real sample fits the student and its classifier (their transformer vectors are the training days' in the cache).
@@ -183,15 +187,38 @@ def fit_student_classifier(
     )
 
 
+def stored_cascade(folder: UPath) -> dict | None:
+    """The description of the cascade stored in `folder`; None when it holds none."""
+    try:
+        return read_decoded(folder / DESCRIPTION_FILE, json.loads)
+    except FileNotFoundError:
+        return None
+
+
+def store_cascade(folder: UPath, cascade: Cascade, description: dict) -> None:
+    """`cascade`'s student classifier and threshold into `folder`, the description last (module docstring)."""
+    data = artifact_to_bytes(cascade.student_classifier)
+    student_classifier_file = f"cascade-{hashlib.sha256(data).hexdigest()[:16]}.npz"
+    write_file(folder / student_classifier_file, data)
+    description = {
+        **description,
+        "escalate_below": cascade.escalate_below,
+        "student_classifier_file": student_classifier_file,
+    }
+    write_file(folder / DESCRIPTION_FILE, json.dumps(description, indent=1).encode())
+
+
 def load_cascade(
     teacher: Encoder,
     teacher_classifier: ClassifierModel,
     texts: CascadeTexts,
-    root: Path,
+    student_root: Path,
+    kept_in: UPath,
     target_agreement: float = TARGET_AGREEMENT,
     teacher_cache: EmbeddingCache | None = None,
 ) -> Cascade:
-    """The cascade for `teacher_classifier`, built under `root` on first use (module docstring) and read back after."""
+    """The cascade for `teacher_classifier` read from `kept_in`, built and stored there first when it holds none
+    built this way (module docstring); the student is distilled under `student_root` on first use."""
     if not isinstance(teacher, OnnxEncoder):
         raise ValueError(
             f"the cascade distils its student from the ONNX int8 encoder; the classifier's encoder is "
@@ -202,7 +229,7 @@ def load_cascade(
             f"the classifier was trained on vectors of {teacher_classifier.embedding_model!r}, not of the "
             f"cascade's teacher {teacher.identity!r}: retrain, or configure the classifier's encoder"
         )
-    student = StaticEncoder(distil_student(teacher, texts.fit_texts, root, teacher_cache))
+    student = StaticEncoder(distil_student(teacher, texts.fit_texts, student_root, teacher_cache))
     key = {
         "student": student.identity,
         "classifier": classifier_fingerprint(teacher_classifier),
@@ -210,29 +237,19 @@ def load_cascade(
         "target_agreement": target_agreement,
         "recipe": RECIPE_VERSION,
     }
-
-    def build(staging: Path) -> None:
-        student_classifier = fit_student_classifier(
-            student, teacher, teacher_classifier, texts.fit_texts, teacher_cache
-        )
-        cascade = calibrate_cascade(
-            student,
-            teacher,
-            student_classifier,
-            teacher_classifier,
-            texts.calibration_texts,
-            target_agreement,
-            teacher_cache,
-        )
-        (staging / STUDENT_CLASSIFIER_FILE).write_bytes(artifact_to_bytes(student_classifier))
-        description = {
-            **key,
-            "escalate_below": cascade.escalate_below,
-            "calibration_texts_count": len(texts.calibration_texts),
-        }
-        (staging / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))
-
-    folder = build_once(keyed_folder(root, f"{teacher.model}-cascade", key), DESCRIPTION_FILE, build)
-    description = json.loads((folder / DESCRIPTION_FILE).read_text())
-    student_classifier = artifact_from_bytes((folder / STUDENT_CLASSIFIER_FILE).read_bytes())
-    return Cascade(student, teacher, student_classifier, teacher_classifier, float(description["escalate_below"]))
+    stored = stored_cascade(kept_in)
+    if stored is not None and all(stored.get(name) == value for name, value in key.items()):
+        student_classifier = read_decoded(kept_in / stored["student_classifier_file"], artifact_from_bytes)
+        return Cascade(student, teacher, student_classifier, teacher_classifier, float(stored["escalate_below"]))
+    student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts.fit_texts, teacher_cache)
+    cascade = calibrate_cascade(
+        student,
+        teacher,
+        student_classifier,
+        teacher_classifier,
+        texts.calibration_texts,
+        target_agreement,
+        teacher_cache,
+    )
+    store_cascade(kept_in, cascade, {**key, "calibration_texts_count": len(texts.calibration_texts)})
+    return cascade

@@ -7,6 +7,9 @@ Layout under the store's root (a folder or `s3://` prefix):
     versions/<version>/classifier.npz     the ClassifierModel
     versions/<version>/manifest.json      version, run id, created, encoder identity, holdout metrics; written
                                           last, so a version a crash left half-written is never listed
+    versions/<version>/cascade.json       optional, written at the first use of the version's cascade
+                                          (`core.cascade.load_cascade`), with the cascade-<digest>.npz it names:
+                                          the student's classifier and the escalation threshold
     deployments/<time>-<id>.json          one record per promotion or rollback; the newest names the deployed
                                           version
 
@@ -18,7 +21,6 @@ deployment record, so no writer loses another's update (the newest record wins),
 from __future__ import annotations
 
 import json
-import pathlib
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from upath import UPath
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
-from support_nlp.core.storage import is_local, list_names, read_decoded, storage_errors, write_atomically
+from support_nlp.core.storage import list_names, read_decoded, write_file
 
 CATEGORIES_FILE = "categories.npz"
 CLASSIFIER_FILE = "classifier.npz"
@@ -97,9 +99,9 @@ class ModelStore:
             holdout=holdout_of(classifier),
         )
         folder = self.folder(stored.version)
-        self.write(folder / CATEGORIES_FILE, artifact_to_bytes(categories))
-        self.write(folder / CLASSIFIER_FILE, artifact_to_bytes(classifier))
-        self.write(folder / MANIFEST_FILE, json.dumps(asdict(stored), indent=2).encode())
+        write_file(folder / CATEGORIES_FILE, artifact_to_bytes(categories))
+        write_file(folder / CLASSIFIER_FILE, artifact_to_bytes(classifier))
+        write_file(folder / MANIFEST_FILE, json.dumps(asdict(stored), indent=2).encode())
         return stored
 
     def versions(self) -> list[ModelVersion]:
@@ -145,7 +147,7 @@ class ModelStore:
         deployed_at = datetime.now(UTC)
         deployment = Deployment(version=name, deployed_at=deployed_at.isoformat(timespec="seconds"), reason=reason)
         record = f"{deployed_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
-        self.write(self.root / "deployments" / record, json.dumps(asdict(deployment), indent=2).encode())
+        write_file(self.root / "deployments" / record, json.dumps(asdict(deployment), indent=2).encode())
         return deployment
 
     def deployments(self) -> list[Deployment]:
@@ -190,9 +192,3 @@ class ModelStore:
             return list_names(self.root / folder)
         except (FileNotFoundError, NotADirectoryError):
             return []
-
-    def write(self, path: UPath, data: bytes) -> None:
-        with storage_errors("write", path):
-            if is_local(path):
-                pathlib.Path(path.path).parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, data)

@@ -129,6 +129,14 @@ def write_atomically(path: UPath, data: bytes) -> None:
         temp.unlink(missing_ok=True)
 
 
+def write_file(path: UPath, data: bytes) -> None:
+    """`write_atomically`, creating a local file's folder first; failures as a StorageError naming the object."""
+    with storage_errors("write", path):
+        if is_local(path):
+            pathlib.Path(path.path).parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+
+
 def list_names(folder: UPath) -> list[str]:
     """The names in `folder`, sorted, listed afresh: s3fs caches listings for the life of the filesystem object,
     and other processes (runs, people landing files) write there too. A missing folder raises FileNotFoundError

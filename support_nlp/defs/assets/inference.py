@@ -212,13 +212,14 @@ def cascade_predictions(
 ):
     """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
     confidence (`uncertain` below `min_confidence`) from the cascade (`core.cascade`: the static student labels
-    every tweet, the deployed classifier those it is unsure of from their transformer vectors), and whether the
+    every tweet, the deployed classifier those it is unsure of from their transformer vectors; the cascade is stored
+    with the deployed model version on first use), and whether the
     transformer decided it (`escalated`); for every tweet its thread's category. It reads clean_text, not
     `embeddings`. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
     deployed = model_store.deployed()
     try:
-        cascade = embedding_model.cascade(deployed.classifier)
+        cascade = embedding_model.cascade(deployed.classifier, model_store.folder(deployed))
     except ValueError as error:  # the deployed classifier's encoder cannot teach a student: the same on every retry
         raise dg.Failure(f"{error} (deployed model {deployed.version.version})", allow_retries=False) from error
     context.log.info(f"cascade: student {cascade.student.identity}, escalating below {cascade.escalate_below:.3f}")
