@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import dagster as dg
@@ -24,13 +25,15 @@ from support_nlp.core.cascade import (
     classifier_fingerprint,
     fit_student_classifier,
     load_cascade,
+    store_cascade,
+    stored_cascade,
 )
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.static_backend import default_student_root
 from support_nlp.core.language import detect_languages
 from support_nlp.core.model_store import ModelPair, ModelVersion, holdout_of
-from support_nlp.core.storage import list_names
+from support_nlp.core.storage import list_names, read_decoded
 from support_nlp.core.student_classifier import StudentClassifier
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
@@ -202,6 +205,30 @@ def test_the_product_cascade_is_built_once_per_classifier(product_cascade, teach
     np.testing.assert_array_equal(again.student_classifier.lexical_coef, cascade.student_classifier.lexical_coef)
     retrained = replace(teacher_classifier, intercept=teacher_classifier.intercept + np.float32(0.1))
     assert classifier_fingerprint(retrained) != classifier_fingerprint(teacher_classifier)
+
+
+def test_concurrent_first_uses_leave_a_description_naming_its_own_classifier(product_cascade, tmp_path):
+    """Two builds of one version's cascade that came out differently (e.g. on two CPUs) stored at once."""
+    _, cascade = product_cascade
+    shifted = replace(cascade.student_classifier, intercept=cascade.student_classifier.intercept + np.float32(1))
+    builds = [cascade, replace(cascade, student_classifier=shifted, escalate_below=cascade.escalate_below / 2)]
+    kept_in = UPath(tmp_path)
+    intercept_of = {build.escalate_below: build.student_classifier.intercept for build in builds}
+
+    def stored_pair_matches() -> bool:
+        description = stored_cascade(kept_in)
+        stored = read_decoded(kept_in / description["student_classifier_file"], artifact_from_bytes)
+        return np.array_equal(stored.intercept, intercept_of[description["escalate_below"]])
+
+    store_cascade(kept_in, builds[0], {})
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        writes = [pool.submit(store_cascade, kept_in, builds[i % 2], {}) for i in range(8)]
+        reads = [pool.submit(stored_pair_matches) for _ in range(8)]
+        for write in writes:
+            write.result()
+        assert all(read.result() for read in reads)
+    assert stored_pair_matches()
+    assert not [path for path in tmp_path.iterdir() if ".tmp-" in path.name]
 
 
 def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):
