@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from dataclasses import dataclass
 
 import pandas as pd
 
 from support_nlp.core.category_schema import Category
-from support_nlp.core.seeds import suggested_categories
+from support_nlp.core.seeds import ADOPTION_SHARE, overlap_note, suggested_categories
 
 BRANDS_SHOWN = 10
 EXAMPLES_PER_CATEGORY = 10
@@ -55,17 +56,45 @@ Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 </section>"""
 
 
+def overlap_hint(category: Category, seed_category_ids: dict[str, int]) -> str:
+    """Why a suggested category sits beside a seed and how to make it the seed's, when it overlaps one
+    (core/seeds.overlap_note); empty otherwise."""
+    note = overlap_note(category)
+    if note is None:
+        return ""
+    seed_id = seed_category_ids.get(category.overlapping_seed)
+    # Adoption takes a share at least the configured one: round down, so the value given does adopt the category.
+    adopting_share = math.floor(category.overlapping_seed_share * 100) / 100
+    lower_share = (
+        f"configure cluster_labels with <code>seed_adoption_share: {adopting_share}</code> (it applies to every seed; "
+        "the default was chosen on the dev sets)"
+    )
+    if seed_id is None:
+        where = "the seed has too few tweets for a category of its own (<code>min_category_share</code>), so they stay"
+        act = f"{lower_share}; or name this category in the category map: <code>{category.id}: {{name: ...}}</code>"
+    else:
+        where = f"those went to the seed's category (id {seed_id}), the rest stays"
+        act = f"in the category map, <code>{category.id}: {{merge_into: {seed_id}}}</code>; or {lower_share}"
+    return (
+        f'<br><span class="hint">As discovered, {html.escape(note)}: {where} here, as a seed adopts a whole category '
+        f"only from <code>seed_adoption_share</code> of its tweets close ({ADOPTION_SHARE:.0%} by default). "
+        f"To count it as the seed's: {act}.</span>"
+    )
+
+
 def suggestions_section(categories: tuple[Category, ...]) -> str:
     """Discovered categories, largest first, as candidates for the team's taxonomy (seeds in the category map)."""
     suggested = suggested_categories(categories)
     if not suggested:
         return "<p>Every category is one of the team's seeds.</p>"
+    seed_category_ids = {c.seed: c.id for c in categories if c.seed}
     items = "".join(
         f"<li><b>{html.escape(c.name)}</b> ({c.size:,} training tweets, {c.share:.1%}): "
         + "; ".join(
             f"&ldquo;{html.escape(' '.join(text.split()))}&rdquo;"
             for text in c.representatives[:EXAMPLES_PER_SUGGESTION]
         )
+        + overlap_hint(c, seed_category_ids)
         + "</li>"
         for c in suggested
     )
@@ -98,7 +127,7 @@ def render_report(inputs: ReportInputs) -> str:
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
 td {{ text-align: right; }} td:first-child, table.summary td:last-child {{ text-align: left; }}
-.note {{ color: #555; font-size: 0.9em; }} img {{ max-width: 100%; }}
+.note {{ color: #555; font-size: 0.9em; }} img {{ max-width: 100%; }} .hint {{ color: #8a5a00; }}
 </style></head><body>
 <h1>What customers contact support about</h1>
 <p class="note">Generated {html.escape(inputs.generated_at)}.

@@ -31,6 +31,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from support_nlp.core.category_schema import ALL_LANGUAGES, CategoryModel
 from support_nlp.core.classifier import ClassifierModel
+from support_nlp.core.seeds import overlap_note
 from support_nlp.core.twcs import ParsedSource
 from support_nlp.day_origins import remove_stale_days
 from support_nlp.local_instance import fail_orphaned_runs
@@ -211,6 +212,8 @@ def summary(result: PipelineResult) -> str:
         lines.append(
             f"  [{c.id:>2}] {origin:<4} {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})"
         )
+        if note := overlap_note(c):
+            lines.append(f"{'':12}{note}: the report says why it is not the seed's and how to make it so")
     seeds = sum(1 for c in categories.categories if c.seed)
     lines.append(
         f"  {seeds} of the categories are the team's seeds (category map), {categories.k - seeds} are new: the report "

@@ -123,13 +123,16 @@ def test_category_and_classifier_models_round_trip(real_set):
     assert isinstance(loaded, CategoryModel) and loaded.k == 4 and loaded.names == categories.names
     assert loaded.categories == categories.categories  # typed: keyphrase pairs and texts come back as tuples
 
-    # A model stored before the category map and per-language clustering lacks their fields: it still loads.
+    # A model stored before the category map, per-language clustering and seed overlaps lacks their fields: it
+    # still loads.
     arrays, meta = categories.to_arrays()
-    category_map_fields = ("generated_name", "named_by", "merged_into", "language_group")
-    earlier_categories = [{k: v for k, v in c.items() if k not in category_map_fields} for c in meta["categories"]]
+    later_fields = ("generated_name", "named_by", "merged_into", "language_group")
+    later_fields += ("overlapping_seed", "overlapping_seed_share")
+    earlier_categories = [{k: v for k, v in c.items() if k not in later_fields} for c in meta["categories"]]
     earlier = load_with_header(arrays, "CategoryModel", {**meta, "categories": earlier_categories})
     assert earlier.names == categories.names
     assert all(c.generated_name == c.name and c.language_group == ALL_LANGUAGES for c in earlier.categories)
+    assert all(c.overlapping_seed is None and c.overlapping_seed_share == 0 for c in earlier.categories)
     np.testing.assert_array_equal(loaded.project(vectors), categories.project(vectors))
 
     # Categories label the tweets they keep (not "other"), by tweet id.

@@ -12,6 +12,7 @@ from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
+from support_nlp.core.seeds import overlap_note
 from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
 from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
@@ -118,6 +119,9 @@ def test_runs_report_progress_and_a_summary(pipeline_run):
     left = set(result.seeds_without_enough_tweets)
     assert in_categories | left == shipped and not in_categories & left
     assert all(name in text for name in left)
+    # A discovered category that overlaps a seed says so under its line; the slice's share decides which do.
+    assert all(f"\n{' ' * 12}{overlap_note(c)}: " in text for c in result.categories.categories if overlap_note(c))
+    assert text.count("close to seed '") == sum(1 for c in result.categories.categories if overlap_note(c))
     logs = [
         record.user_message
         for run in instance.get_runs()
@@ -168,6 +172,17 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
     listed = document[document.index('id="suggested"') : document.index('id="trend"')]
     positions = [listed.index(f"<b>{html.escape(c.name)}</b>") for c in suggested]
     assert positions == sorted(positions) and len(positions) == len(suggested)
+    # Each suggestion overlapping a seed carries the hint, with the category map entry that merges it into the seed.
+    seed_ids = {c.seed: c.id for c in by_size if c.seed}
+    for c, start, end in zip(suggested, positions, positions[1:] + [len(listed)], strict=True):
+        item = html.unescape(listed[start:end])
+        assert (f"As discovered, {overlap_note(c)}: " in item) == bool(overlap_note(c))
+        if overlap_note(c) and c.overlapping_seed in seed_ids:
+            assert f"{c.id}: {{merge_into: {seed_ids[c.overlapping_seed]}}}" in item
+    shipped = {seed.name for seed in load_category_map(DEFAULT_CATEGORY_MAP).seeds}
+    assert {c.overlapping_seed for c in suggested} - {None} <= shipped
+    assert any(overlap_note(c) for c in suggested)  # on the slice, seeds' topics reach into discovered categories
+    assert not any(c.overlapping_seed for c in by_size if c.seed)
     printed = summary(result)
     assert result.report_path in printed and all(c.name in printed for c in by_size)
 

@@ -1,17 +1,26 @@
 """The team's own taxonomy: seed categories from the category map, matched on embeddings of ~400 real tweets and
 on the labelled real twcs tweets."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from support_nlp.benchmarks import quality
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
-from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, CategoryMap, apply_category_map, load_category_map
+from support_nlp.core.category_map import (
+    DEFAULT_CATEGORY_MAP,
+    CategoryMap,
+    apply_category_map,
+    load_category_map,
+    unknown_ids,
+)
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.seeds import (
     ADOPTION_SHARE,
     NO_SEED,
+    OVERLAP_NOTE_SHARE,
     SEED_SIMILARITY,
     TARGET_TWEET_PRECISION,
     Seed,
@@ -19,6 +28,7 @@ from support_nlp.core.seeds import (
     adopting_seeds,
     assign_seeds,
     match_seeds,
+    overlap_note,
     seed_of_rows,
     seed_similarity,
     suggested_categories,
@@ -116,6 +126,53 @@ def test_seed_categories_hold_adopted_categories_and_the_tweets_close_to_the_see
     assert sum(c.size for c in model.categories) == len(tweets)
     assert [c.id for c in model.categories] == list(range(model.k))
     assert len({c.generated_name if c.seed else c.name for c in model.categories}) == model.k
+
+
+def test_a_discovered_category_records_the_seed_its_tweets_were_most_often_close_to(
+    training_set, seeds, seed_of, discovered, seeded_model
+):
+    """Counted by tweet id on the real rows: of the discovered category each kept category comes from, the share
+    of tweets close to each seed."""
+    tweets, _ = training_set
+    close_to = dict(zip(tweets["tweet_id"].tolist(), seed_of.tolist(), strict=True))
+    discovered_label = dict(zip(discovered.tweet_ids.tolist(), discovered.labels.tolist(), strict=True))
+    kept_label = dict(zip(seeded_model.tweet_ids.tolist(), seeded_model.labels.tolist(), strict=True))
+    overlapping = 0
+    for category in seeded_model.categories:
+        if category.seed:
+            assert (category.overlapping_seed, category.overlapping_seed_share) == (None, 0.0)
+            continue
+        member = next(tweet_id for tweet_id, label in kept_label.items() if label == category.id)
+        origin = [t for t, label in discovered_label.items() if label == discovered_label[member]]
+        counts = [sum(close_to[t] == index for t in origin) for index in range(len(seeds))]
+        best = int(np.argmax(counts))
+        expected = (seeds[best].name, round(counts[best] / len(origin), 4)) if counts[best] else (None, 0.0)
+        assert (category.overlapping_seed, category.overlapping_seed_share) == expected
+        overlapping += category.overlapping_seed is not None
+    assert overlapping  # the seeds' example tweets sit in discovered categories too small a share to be adopted
+
+
+def test_an_overlap_is_noted_from_the_floor_on_suggested_categories_only(seeded_model):
+    suggested = suggested_categories(seeded_model.categories)[0]
+    at_floor = replace(suggested, overlapping_seed="Refund", overlapping_seed_share=OVERLAP_NOTE_SHARE)
+    assert overlap_note(at_floor) == f"close to seed 'Refund' ({OVERLAP_NOTE_SHARE:.0%} of its tweets)"
+    assert overlap_note(replace(at_floor, overlapping_seed_share=OVERLAP_NOTE_SHARE - 0.001)) is None
+    assert overlap_note(replace(at_floor, merged_into=0)) is None
+    assert overlap_note(replace(at_floor, seed="Refund")) is None
+
+
+def test_the_map_can_merge_a_suggested_category_into_a_seed_category(seeded_model):
+    """The hint's action: `<discovered id>: {merge_into: <seed category id>}` relabels its tweets to the seed's
+    category and takes it off the suggestions."""
+    seed_category = next(c for c in seeded_model.categories if c.seed)
+    suggested = suggested_categories(seeded_model.categories)[0]
+    category_map = CategoryMap(merges={suggested.id: seed_category.id})
+    merged = apply_category_map(seeded_model, category_map)
+    assert not unknown_ids(category_map, seeded_model)
+    was_suggested = seeded_model.labels == suggested.id
+    assert (merged.labels[was_suggested] == seed_category.id).all()
+    np.testing.assert_array_equal(merged.labels[~was_suggested], seeded_model.labels[~was_suggested])
+    assert suggested.id not in {c.id for c in suggested_categories(merged.categories)}
 
 
 def test_the_shipped_seeds_find_their_topics_in_real_labelled_tweets(tmp_path):

@@ -30,6 +30,10 @@ class Category:
     named_by: Literal["keywords", "seed", "category map"] = "keywords"
     merged_into: int | None = None  # the id the category map merges this one into
     seed: str | None = None  # the name of the team's seed category (core/seeds.py) it holds; None when discovered
+    # On a discovered category: the seed the most of its tweets (as discovered, before the seeds took theirs) were
+    # close to, and their share; None and 0 when none was close (core/seeds.py).
+    overlapping_seed: str | None = None
+    overlapping_seed_share: float = 0.0
 
     def to_json(self) -> dict:
         return asdict(self)

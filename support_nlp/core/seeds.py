@@ -9,7 +9,9 @@ discovery, one rule decides what a seed's category holds:
 - every other tweet close to the seed, wherever discovery put it (in a category or in "other").
 
 A seed that ends up with fewer tweets than the asset's minimum category size is left to discovery. The other
-categories stay discovered: the category report lists them as suggested new categories.
+categories stay discovered: the category report lists them as suggested new categories, each with the seed that
+the most of its tweets were close to and their share (`overlap_note`), so a category beside a seed (close to it,
+but under the adoption share) says why it is there.
 
 Both numbers are chosen by `python -m support_nlp.benchmarks.quality --dev --taxonomy` (figures in
 docs/quality.md). Similarities between short hand-written phrases and real tweets are much lower than between
@@ -37,6 +39,11 @@ TARGET_PRECISION = 0.9  # of adopted categories (dev intent sets) and of tweet m
 TARGET_TWEET_PRECISION = 0.8  # of tweet matches on real labelled tweets (few: see docs/quality.md)
 SEED_SIMILARITY = 0.6  # chosen for TARGET_TWEET_PRECISION (see the module docstring)
 ADOPTION_SHARE = 0.15  # chosen for TARGET_PRECISION (see the module docstring)
+# From this share of its tweets close to a seed, a discovered category is shown as overlapping it. Not chosen on
+# labelled data: it only decides what people are pointed at. Above it the category holds a real part of the seed's
+# topic (people may want it merged into the seed); below it, its close tweets are the few stray matches that broad
+# categories hold (TARGET_TWEET_PRECISION leaves a fifth of the matches off topic). Figures in docs/quality.md.
+OVERLAP_NOTE_SHARE = ADOPTION_SHARE / 3
 
 
 @dataclass(frozen=True)
@@ -86,17 +93,31 @@ def assign_seeds(
     return match_seeds(vectors, embed(texts), owners, threshold)
 
 
+def seed_shares(labels: np.ndarray, seed_of: np.ndarray, k: int) -> np.ndarray:
+    """Categories 0..k-1 x seeds (up to the highest in `seed_of`): the share of each category's tweets (`labels`)
+    close to each seed (`seed_of`, aligned with `labels`)."""
+    close = seed_of != NO_SEED
+    counts = np.zeros((k, int(seed_of.max(initial=NO_SEED)) + 1))
+    np.add.at(counts, (labels[close], seed_of[close]), 1)
+    return counts / np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
+
+
 def adopting_seeds(labels: np.ndarray, seed_of: np.ndarray, k: int, share: float) -> np.ndarray:
     """Per category 0..k-1 (`labels` of its tweets), the seed that at least `share` of its tweets are close to
     (`seed_of`, aligned with `labels`), else NO_SEED."""
-    seeds = int(seed_of.max(initial=NO_SEED)) + 1
-    if seeds == 0 or k == 0:
+    shares = seed_shares(labels, seed_of, k)
+    if shares.size == 0:
         return np.full(k, NO_SEED, dtype=np.int32)
-    close = seed_of != NO_SEED
-    counts = np.zeros((k, seeds))
-    np.add.at(counts, (labels[close], seed_of[close]), 1)
-    shares = counts / np.maximum(np.bincount(labels, minlength=k), 1)[:, None]
     return np.where(shares.max(axis=1) >= share, shares.argmax(axis=1), NO_SEED).astype(np.int32)
+
+
+def overlapping_seed(shares: np.ndarray, seeds: tuple[Seed, ...]) -> dict:
+    """A discovered category's `overlapping_seed` fields (core/category_schema.Category) from its row of
+    `seed_shares`; none when no tweet of it was close to a seed."""
+    if not shares.size or shares.max() == 0:
+        return {}
+    best = int(shares.argmax())
+    return {"overlapping_seed": seeds[best].name, "overlapping_seed_share": round(float(shares[best]), 4)}
 
 
 def seed_of_rows(
@@ -126,13 +147,17 @@ def add_seed_categories(
 
     `vectors`, `tweet_ids` and `tweets` hold every row. Discovered categories left without tweets are dropped and
     all categories are described again together, so keyphrases stay distinct across seeds and discovered
-    categories; a seed category is named by its seed (`seed` holds the seed's name; None on discovered ones)."""
+    categories; a seed category is named by its seed (`seed` holds the seed's name; None on discovered ones). A
+    discovered category's `overlapping_seed` is read on its tweets as discovered, the share adoption compares."""
+    members = pd.Index(tweet_ids).get_indexer(discovered.tweet_ids)
+    shares = seed_shares(discovered.labels, seed_of[members], discovered.k)
     final_seed = seed_of_rows(discovered, seed_of, tweet_ids, share, min_tweets)
     used_seeds = np.unique(final_seed[final_seed != NO_SEED])
     if not len(used_seeds):
-        return discovered
+        overlaps = tuple(replace(c, **overlapping_seed(shares[c.id], seeds)) for c in discovered.categories)
+        return replace(discovered, categories=overlaps)
     discovered_label = np.full(len(tweet_ids), NO_SEED, dtype=np.int64)
-    discovered_label[pd.Index(tweet_ids).get_indexer(discovered.tweet_ids)] = discovered.labels
+    discovered_label[members] = discovered.labels
     seeded = final_seed != NO_SEED
     rows = np.flatnonzero(seeded | (discovered_label != NO_SEED))
     combined = np.where(
@@ -148,7 +173,12 @@ def add_seed_categories(
     seed_names = {
         new: seeds[used_seeds[old - discovered.k]].name for new, old in enumerate(kept) if old >= discovered.k
     }
-    categories = tuple(replace(c, seed=seed_names.get(c.id), name=seed_names.get(c.id, c.name)) for c in described)
+    categories = tuple(
+        replace(c, seed=seed_names[c.id], name=seed_names[c.id])
+        if c.id in seed_names
+        else replace(c, **overlapping_seed(shares[kept[c.id]], seeds))
+        for c in described
+    )
     outliers = np.setdiff1d(discovered.outlier_ids, np.asarray(tweet_ids)[seeded])
     return replace(
         discovered,
@@ -160,6 +190,19 @@ def add_seed_categories(
     )
 
 
+def is_suggested(category: Category) -> bool:
+    """Discovered (no seed) and not merged away by the category map: a candidate for the team's taxonomy."""
+    return not category.seed and category.merged_into is None
+
+
 def suggested_categories(categories: tuple[Category, ...]) -> list[Category]:
-    """Discovered categories (no seed), largest first: candidates for the team's taxonomy."""
-    return sorted((c for c in categories if not c.seed), key=lambda c: -c.size)
+    """The categories `is_suggested`, largest first."""
+    return sorted(filter(is_suggested, categories), key=lambda c: -c.size)
+
+
+def overlap_note(category: Category) -> str | None:
+    """The note "close to seed '<name>' (<share> of its tweets)" for a suggested category of which at least
+    `OVERLAP_NOTE_SHARE` of the tweets were close to one seed, else None."""
+    if not is_suggested(category) or category.overlapping_seed_share < OVERLAP_NOTE_SHARE:
+        return None
+    return f"close to seed '{category.overlapping_seed}' ({category.overlapping_seed_share:.0%} of its tweets)"

@@ -15,7 +15,14 @@ from support_nlp.core.classifier import ClassifierConfig, train_classifier
 from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
-from support_nlp.core.seeds import ADOPTION_SHARE, NO_SEED, SEED_SIMILARITY, add_seed_categories, assign_seeds
+from support_nlp.core.seeds import (
+    ADOPTION_SHARE,
+    NO_SEED,
+    SEED_SIMILARITY,
+    add_seed_categories,
+    assign_seeds,
+    overlap_note,
+)
 from support_nlp.dataclass_config import config_fields_of, dataclass_from_config
 from support_nlp.day_origins import training_days
 from support_nlp.metadata import check_specs, concat_days
@@ -95,6 +102,7 @@ def categories_markdown(model: CategoryModel) -> str:
             "id": c.id,
             "name": c.name,
             "defined by": "seed" if c.seed else "discovered",
+            "overlap": overlap_note(c) or "",
             "size": c.size,
             "share": f"{c.share:.1%}",
             "keywords": ", ".join(word for word, _ in c.keywords[:6]),
