@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import PrivateAttr
 from upath import UPath
 
-from support_nlp.core.cascade import Cascade, default_cascade_texts, load_cascade
+from support_nlp.core.cascade import Cascade, load_cascade, stored_cascade_texts
 from support_nlp.core.categories import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
@@ -106,11 +106,11 @@ class EmbeddingModel(dg.ConfigurableResource):
 
     def cascade(self, classifier: ClassifierModel, kept_in: UPath) -> Cascade:
         """The student-then-transformer cascade for `classifier`, read from `kept_in` (its model version's folder),
-        built and stored there on first use; the student is distilled beside the ONNX export."""
+        built and stored there on first use from the texts training recorded there; the student is distilled beside
+        the ONNX export."""
         student_root = Path(self.export_dir) if self.export_dir else default_student_root()
-        return load_cascade(
-            self.encoder(), classifier, default_cascade_texts(), student_root, kept_in, teacher_cache=self._cache
-        )
+        texts = stored_cascade_texts(kept_in)
+        return load_cascade(self.encoder(), classifier, texts, student_root, kept_in, teacher_cache=self._cache)
 
 
 class StorageLocation(dg.ConfigurableResource):

@@ -17,10 +17,15 @@ from upath import UPath
 from support_nlp.core import cascade as cascade_module
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.cascade import (
+    CASCADE_TEXTS_FILE,
+    DEFAULT_CALIBRATION_ROWS,
     ESCALATE_EVERYTHING,
+    MAX_CALIBRATION_SHARE,
+    MIN_FIT_TEXTS,
     Cascade,
     CascadeTexts,
     calibrate_cascade,
+    cascade_texts_of,
     choose_escalation_threshold,
     classifier_fingerprint,
     fit_student_classifier,
@@ -30,15 +35,16 @@ from support_nlp.core.cascade import (
 )
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
-from support_nlp.core.encoders.static_backend import default_student_root
+from support_nlp.core.encoders.static_backend import default_student_root, fit_digest
 from support_nlp.core.language import detect_languages
 from support_nlp.core.model_store import ModelPair, ModelVersion, holdout_of
-from support_nlp.core.storage import list_names, read_decoded
+from support_nlp.core.storage import list_names, read_decoded, write_file
 from support_nlp.core.student_classifier import StudentClassifier
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 from support_nlp.defs.assets.inference import predictions_asset
 from support_nlp.partitions import daily_partitions
+from support_nlp.resources import EmbeddingModel
 from support_nlp.settings import INFERENCE, read_settings
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 from support_nlp_tests.test_model_store import refuse_to_build
@@ -229,6 +235,52 @@ def test_concurrent_first_uses_leave_a_description_naming_its_own_classifier(pro
         assert all(read.result() for read in reads)
     assert stored_pair_matches()
     assert not [path for path in tmp_path.iterdir() if ".tmp-" in path.name]
+
+
+def test_a_versions_cascade_texts_split_its_training_days_texts_in_two(real_inbound):
+    texts = distinct_cleaned(real_inbound)
+    days = sorted(texts["day"].unique())
+    halves = [texts.loc[texts["day"].isin(half), "text"].tolist() for half in (days[::2], days[1::2])]
+    split = [cascade_texts_of(half) for half in halves]
+    for half, recorded in zip(halves, split, strict=True):
+        fit, calibration = set(recorded.fit_texts), set(recorded.calibration_texts)
+        assert fit | calibration == set(half) and not fit & calibration
+        assert len(calibration) == min(DEFAULT_CALIBRATION_ROWS, int(len(half) * MAX_CALIBRATION_SHARE))
+        assert CascadeTexts.from_bytes(recorded.to_bytes()) == recorded == cascade_texts_of(reversed(half))
+    # Another training slice, another student: its fit digest is part of the student's identity.
+    assert fit_digest(split[0].fit_texts) != fit_digest(split[1].fit_texts)
+    capped = cascade_texts_of(halves[0], max_fit_rows=500)
+    assert len(capped.fit_texts) == 500 and set(capped.fit_texts) <= set(split[0].fit_texts)
+    assert capped.calibration_texts == split[0].calibration_texts
+
+
+def test_the_product_cascade_of_a_version_is_fitted_on_the_texts_its_training_recorded(
+    product_cascade, teacher_classifier, splits, tmp_path
+):
+    """Through the embedding model resource, as `predictions` builds it; the recorded texts are the tests' own, so
+    the cached student serves and the cascade comes out as `load_cascade` built it from them."""
+    _, cascade = product_cascade
+    recorded = cascade_texts(splits)
+    folder = UPath(tmp_path) / "version"
+    write_file(folder / CASCADE_TEXTS_FILE, recorded.to_bytes())
+    built = EmbeddingModel(backend="onnx", device="cpu").cascade(teacher_classifier, folder)
+    description = stored_cascade(folder)
+    assert description["student"] == built.student.identity
+    assert built.student.identity.endswith(f"-fit-{fit_digest(recorded.fit_texts)}")
+    assert description["calibration_texts"] == fit_digest(recorded.calibration_texts)
+    assert (description["fit_texts_count"], description["calibration_texts_count"]) == (FIT_TEXTS, CALIBRATION_TEXTS)
+    assert built.escalate_below == cascade.escalate_below
+
+    unrecorded = UPath(tmp_path) / "older-version"
+    with pytest.raises(ValueError, match="older-version records no texts.*SUPPORT_NLP_INFERENCE=transformer"):
+        EmbeddingModel(backend="onnx", device="cpu").cascade(teacher_classifier, unrecorded)
+
+
+def test_the_product_cascade_refuses_too_few_texts(teacher_classifier, splits, tmp_path):
+    training, calibration, _ = splits
+    few = CascadeTexts(training["text"].tolist()[: MIN_FIT_TEXTS - 1], calibration)
+    with pytest.raises(ValueError, match=f"too few texts for a cascade: {MIN_FIT_TEXTS - 1:,} to fit"):
+        load_cascade(teacher(), teacher_classifier, few, tmp_path, UPath(tmp_path))
 
 
 def test_the_product_cascade_refuses_a_classifier_of_another_encoder(teacher_classifier, splits, tmp_path):

@@ -14,7 +14,14 @@ from upath import UPath
 from support_nlp.core import cascade as cascade_module
 from support_nlp.core import model_store as model_store_module
 from support_nlp.core.artifacts import artifact_to_bytes
-from support_nlp.core.cascade import DESCRIPTION_FILE, CascadeTexts, load_cascade, stored_cascade
+from support_nlp.core.cascade import (
+    CASCADE_TEXTS_FILE,
+    DESCRIPTION_FILE,
+    CascadeTexts,
+    load_cascade,
+    stored_cascade,
+    stored_cascade_texts,
+)
 from support_nlp.core.categories import CategoryModel, ClusteringConfig, fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.conversation import ISSUE
@@ -116,20 +123,24 @@ def test_a_versions_cascade_is_stored_in_it_and_read_back_with_identical_labels(
     cascade_texts = CascadeTexts(texts[:FIT_TEXTS], texts[FIT_TEXTS : FIT_TEXTS + 400])
     evaluation = texts[-400:]
     categories, classifier = cascade_teacher_pair(real_slice_csv)
-    with_cascade, without = (store.add(categories, classifier, new_run_id()) for _ in range(2))
+    recorded = {CASCADE_TEXTS_FILE: cascade_texts.to_bytes()}
+    with_cascade, without = (store.add(categories, classifier, new_run_id(), recorded) for _ in range(2))
     folder = store.folder(with_cascade.version)
 
     def cascade_of_the_version():
-        return load_cascade(teacher(), classifier, cascade_texts, default_student_root(), folder, 0.97, teacher_vectors)
+        texts = stored_cascade_texts(folder)
+        return load_cascade(teacher(), classifier, texts, default_student_root(), folder, 0.97, teacher_vectors)
 
     built = cascade_of_the_version()
     files = list_names(folder)
     monkeypatch.setattr(cascade_module, "fit_student_classifier", refuse_to_build)
     read_back = cascade_of_the_version()
     assert list_names(folder) == files
+    assert stored_cascade_texts(folder) == cascade_texts
     assert [name for name in files if name.startswith("cascade")] == [
         stored_cascade(folder)["student_classifier_file"],
         DESCRIPTION_FILE,
+        CASCADE_TEXTS_FILE,
     ]
     assert read_back.escalate_below == built.escalate_below
     assert read_back.student.identity == stored_cascade(folder)["student"]

@@ -8,10 +8,13 @@ import sys
 import dagster as dg
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from upath import UPath
 
+from support_nlp.core.cascade import stored_cascade_texts
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
+from support_nlp.core.model_store import ModelStore
 from support_nlp.core.seeds import overlap_note
 from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
@@ -105,6 +108,20 @@ def test_classifier_is_scored_on_later_days_than_it_trained_on(pipeline_run):
     assert metrics.holdout_days[0] > metrics.train_days[1]
     assert 0.0 <= metrics.agreement_macro_f1 <= 1.0
     assert metrics.holdout_rows > 0
+
+
+def test_the_trained_version_records_its_training_days_texts_for_its_cascade(pipeline_run):
+    storage, _, result, _ = pipeline_run
+    store = ModelStore(UPath(storage) / "models")
+    recorded = stored_cascade_texts(store.folder(store.deployed_version().version))
+    first, last = result.classifier.training_days
+    clean = pd.concat(pd.read_parquet(p) for p in (storage / "clean_text").glob("*.parquet"))
+    trained_on = clean[~clean["is_empty"] & clean["day"].between(first, last)]
+    fit, calibration = set(recorded.fit_texts), set(recorded.calibration_texts)
+    # Every distinct text of the days the classifier learnt from, split in two disjoint draws.
+    assert fit | calibration == set(trained_on["text_clean"])
+    assert not fit & calibration
+    assert len(recorded.fit_texts) == len(fit) and 0 < len(calibration) < len(fit)
 
 
 def test_runs_report_progress_and_a_summary(pipeline_run):

@@ -9,18 +9,22 @@ all-transformer labels on a target share of them.
 
 `load_cascade` builds the product's cascade for a trained classifier on first use and stores it in a folder, in the
 product the model version's (`core.model_store`), so a rollback restores the matching cascade and every worker
-reads the same one: the student's classifier is fitted on the fit texts with the transformer classifier's labels
-of them, the threshold calibrated on other texts. The distilled student itself stays in the local encoder cache;
-the stored cascade names it by identity. Stored are `cascade-<content digest>.npz` (the student's classifier) and,
-written last, `cascade.json` (what it was built from, the threshold, the .npz's name): concurrent first uses each
-write whole files and the description always names a complete classifier. A stored cascade built another way
-(another student, recipe, calibration or target) is rebuilt and replaced.
+reads the same one: the student is distilled and its classifier fitted on the fit texts with the transformer
+classifier's labels of them, the threshold calibrated on other texts. In the product both come from the corpus the
+version was trained on: training records them with the version (`cascade_texts_of`, `CASCADE_TEXTS_FILE`), and
+their teacher vectors are already in the vector cache. The distilled student itself stays in the local encoder
+cache; the stored cascade names it by identity. Stored are `cascade-<content digest>.npz` (the student's
+classifier) and, written last, `cascade.json` (what it was built from, the threshold, the .npz's name):
+concurrent first uses each write whole files and the description always names a complete classifier. A stored
+cascade built another way (another student, recipe, calibration or target) is rebuilt and replaced.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,11 +49,18 @@ if TYPE_CHECKING:
 ESCALATE_EVERYTHING = float("inf")
 RECIPE_VERSION = "2"
 DESCRIPTION_FILE = "cascade.json"
+CASCADE_TEXTS_FILE = "cascade_texts.json.gz"
 TARGET_AGREEMENT = 0.97
-# The calibration texts choose one threshold, so a few thousand suffice; every other distinct text of the bundled
-# real sample fits the student and its classifier (their transformer vectors are the training days' in the cache).
+# The calibration texts choose one threshold, so a few thousand suffice; the other distinct texts of the training
+# days fit the student and its classifier (their transformer vectors are in the cache), up to a bound that keeps the
+# first use within minutes on a large corpus (the student classifier's fit grows with them).
 DEFAULT_CALIBRATION_ROWS = 3_000
+MAX_FIT_ROWS = 20_000
 DEFAULT_SEED = 0
+# A small corpus calibrates on a fifth of its texts at most; below these counts no cascade is built.
+MAX_CALIBRATION_SHARE = 0.2
+MIN_FIT_TEXTS = 1_000
+MIN_CALIBRATION_TEXTS = 200
 
 
 @dataclass(frozen=True)
@@ -150,20 +161,48 @@ class CascadeTexts:
     fit_texts: list[str]
     calibration_texts: list[str]
 
+    def to_bytes(self) -> bytes:
+        return gzip.compress(json.dumps({"fit": self.fit_texts, "calibration": self.calibration_texts}).encode())
 
-def default_cascade_texts(calibration_rows: int = DEFAULT_CALIBRATION_ROWS, seed: int = DEFAULT_SEED) -> CascadeTexts:
-    """The bundled real sample's distinct cleaned inbound tweets: a seeded draw to calibrate on, the rest to fit."""
-    from support_nlp.core.text import clean_text
-    from support_nlp.core.twcs import BUNDLED_SAMPLE
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CascadeTexts:
+        texts = json.loads(gzip.decompress(data))
+        return cls(texts["fit"], texts["calibration"])
 
-    sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False, usecols=["inbound", "text"])
-    cleaned = sorted({text for text in map(clean_text, sample.loc[sample["inbound"] == "True", "text"]) if text})
-    calibration = np.zeros(len(cleaned), dtype=bool)
-    calibration[np.random.default_rng(seed).permutation(len(cleaned))[:calibration_rows]] = True
-    return CascadeTexts(
-        [text for text, held in zip(cleaned, calibration, strict=True) if not held],
-        [text for text, held in zip(cleaned, calibration, strict=True) if held],
-    )
+
+def cascade_texts_of(
+    texts: Iterable[str],
+    calibration_rows: int = DEFAULT_CALIBRATION_ROWS,
+    max_fit_rows: int = MAX_FIT_ROWS,
+    seed: int = DEFAULT_SEED,
+) -> CascadeTexts:
+    """A corpus's distinct non-empty texts split by a seeded draw: `calibration_rows` of them (at most
+    MAX_CALIBRATION_SHARE) to calibrate on, the rest (at most `max_fit_rows`) to fit; each list in sorted order."""
+    distinct = sorted({text for text in texts if text})
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    calibration = min(calibration_rows, int(len(distinct) * MAX_CALIBRATION_SHARE))
+    chosen = (np.sort(order[calibration : calibration + max_fit_rows]), np.sort(order[:calibration]))
+    return CascadeTexts(*([distinct[row] for row in rows] for rows in chosen))
+
+
+def stored_cascade_texts(folder: UPath) -> CascadeTexts:
+    """The texts training recorded in the model version `folder` for its cascade."""
+    try:
+        return read_decoded(folder / CASCADE_TEXTS_FILE, CascadeTexts.from_bytes)
+    except FileNotFoundError as missing:
+        raise ValueError(
+            f"{folder} records no texts to fit a cascade on (a version stored before training recorded them, or "
+            "adopted): run the `training` job for a version that has them, or use SUPPORT_NLP_INFERENCE=transformer"
+        ) from missing
+
+
+def check_enough_texts(texts: CascadeTexts) -> None:
+    if len(texts.fit_texts) < MIN_FIT_TEXTS or len(texts.calibration_texts) < MIN_CALIBRATION_TEXTS:
+        raise ValueError(
+            f"too few texts for a cascade: {len(texts.fit_texts):,} to fit (at least {MIN_FIT_TEXTS:,}) and "
+            f"{len(texts.calibration_texts):,} to calibrate (at least {MIN_CALIBRATION_TEXTS:,}): train on more "
+            "days, or use SUPPORT_NLP_INFERENCE=transformer"
+        )
 
 
 def fit_student_classifier(
@@ -229,6 +268,7 @@ def load_cascade(
             f"the classifier was trained on vectors of {teacher_classifier.embedding_model!r}, not of the "
             f"cascade's teacher {teacher.identity!r}: retrain, or configure the classifier's encoder"
         )
+    check_enough_texts(texts)
     student = StaticEncoder(distil_student(teacher, texts.fit_texts, student_root, teacher_cache))
     key = {
         "student": student.identity,
@@ -251,5 +291,6 @@ def load_cascade(
         target_agreement,
         teacher_cache,
     )
-    store_cascade(kept_in, cascade, {**key, "calibration_texts_count": len(texts.calibration_texts)})
+    counts = {"fit_texts_count": len(texts.fit_texts), "calibration_texts_count": len(texts.calibration_texts)}
+    store_cascade(kept_in, cascade, {**key, **counts})
     return cascade

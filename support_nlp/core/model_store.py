@@ -5,6 +5,8 @@ Layout under the store's root (a folder or `s3://` prefix):
 
     versions/<version>/categories.npz     the CategoryModel
     versions/<version>/classifier.npz     the ClassifierModel
+    versions/<version>/cascade_texts.json.gz  the training days' texts the version's cascade is fitted and
+                                          calibrated on (`core.cascade.cascade_texts_of`), written by training
     versions/<version>/manifest.json      version, run id, created, encoder identity, holdout metrics; written
                                           last, so a version a crash left half-written is never listed
     versions/<version>/cascade.json       optional, written at the first use of the version's cascade
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -87,8 +90,15 @@ class ModelStore:
 
     # ------------------------------------------------------------------------------------------- versions
 
-    def add(self, categories: CategoryModel, classifier: ClassifierModel, run_id: str) -> ModelVersion:
-        """Store a trained pair as a new version, not deployed."""
+    def add(
+        self,
+        categories: CategoryModel,
+        classifier: ClassifierModel,
+        run_id: str,
+        files: Mapping[str, bytes] | None = None,
+    ) -> ModelVersion:
+        """Store a trained pair as a new version, not deployed; `files` (name: content) are more of the version's
+        files, written before its manifest like the pair."""
         created = datetime.now(UTC)
         stored = ModelVersion(
             version=f"{created:%Y%m%dT%H%M%SZ}-{run_id[:8]}",
@@ -101,6 +111,8 @@ class ModelStore:
         folder = self.folder(stored.version)
         write_file(folder / CATEGORIES_FILE, artifact_to_bytes(categories))
         write_file(folder / CLASSIFIER_FILE, artifact_to_bytes(classifier))
+        for name, data in (files or {}).items():
+            write_file(folder / name, data)
         write_file(folder / MANIFEST_FILE, json.dumps(asdict(stored), indent=2).encode())
         return stored
 

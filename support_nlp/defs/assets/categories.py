@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from support_nlp.core.cascade import CASCADE_TEXTS_FILE, cascade_texts_of
 from support_nlp.core.categories import ClusteringConfig, fit_categories, is_multilingual, language_groups
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
 from support_nlp.core.category_schema import CategoryModel
@@ -78,6 +79,12 @@ def aligned_training_set(
     if len(missing):
         raise dg.Failure(f"{len(missing)} embedded tweets have no clean_text row (e.g. {missing[:5].tolist()})")
     return tweets.loc[batch.tweet_ids].reset_index(), batch
+
+
+def training_day_texts(clean_text: dict[str, pd.DataFrame], embedded: np.ndarray, days: np.ndarray) -> list[str]:
+    """The cleaned texts of the embedded tweets of `days` (their transformer vectors are in the vector cache)."""
+    tweets = concat_days({day: clean_text[day] for day in np.unique(days) if day in clean_text})
+    return tweets.loc[tweets["tweet_id"].isin(embedded), "text_clean"].tolist() if len(tweets) else []
 
 
 def seed_phrase_embedder(embedding_model: EmbeddingModel, tweets_encoder: str):
@@ -249,7 +256,11 @@ def cluster_labels(
 
 @dg.asset(
     # The asset keeps its historical key; its value is the fitted category model, not a column of labels.
-    ins={"embeddings": ALL_MATERIALIZED_DAYS, "category_model": dg.AssetIn("cluster_labels")},
+    ins={
+        "embeddings": ALL_MATERIALIZED_DAYS,
+        "category_model": dg.AssetIn("cluster_labels"),
+        "clean_text": ALL_MATERIALIZED_DAYS,
+    },
     io_manager_key="artifact_io_manager",
     group_name="categories",
     kinds={"scikitlearn"},
@@ -264,15 +275,17 @@ def classifier(
     config: ClassifierTrainingConfig,
     embeddings: dict[str, EmbeddingBatch],
     category_model: CategoryModel,
+    clean_text: dict[str, pd.DataFrame],
     model_store: ModelStoreResource,
 ):
     """Logistic regression on the embeddings, learning the categories of the cluster_labels model. Scored on a
     time-ordered holdout (earlier days train, later days score): *agreement with pseudo-labels*, not human
     accuracy.
 
-    The pair (categories, classifier) is kept in the model store as a new version. Below the macro-F1 floor the
-    blocking check fails: the run fails before `deployed_model`, the version stays in the store unpromoted and
-    the deployed pair keeps serving."""
+    The pair (categories, classifier) is kept in the model store as a new version, with the texts of the embedded
+    tweets of the days it learnt from, which the version's cascade is fitted and calibrated on
+    (SUPPORT_NLP_INFERENCE=cascade). Below the macro-F1 floor the blocking check fails: the run fails before
+    `deployed_model`, the version stays in the store unpromoted and the deployed pair keeps serving."""
     started = time.perf_counter()
     batch = EmbeddingBatch.concat([embeddings[day] for day in sorted(embeddings)])
     day_of_row = np.concatenate([np.full(len(embeddings[day]), day) for day in sorted(embeddings)])
@@ -289,7 +302,10 @@ def classifier(
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics.confusion_labels]
     macro_f1 = metrics.agreement_macro_f1
-    stored = model_store.open().add(category_model, model, run_id=context.run.run_id)
+    cascade_texts = cascade_texts_of(training_day_texts(clean_text, batch.tweet_ids, day_of_row[labelled]))
+    stored = model_store.open().add(
+        category_model, model, run_id=context.run.run_id, files={CASCADE_TEXTS_FILE: cascade_texts.to_bytes()}
+    )
     check = dg.AssetCheckResult(
         check_name="holdout_macro_f1_floor",
         passed=macro_f1 >= config.min_macro_f1,
@@ -306,6 +322,8 @@ def classifier(
             "holdout_rows": metrics.holdout_rows,
             "train_days": list(metrics.train_days),
             "holdout_days": list(metrics.holdout_days),
+            "cascade_fit_texts": len(cascade_texts.fit_texts),
+            "cascade_calibration_texts": len(cascade_texts.calibration_texts),
             "per_category": dg.MetadataValue.md(pd.DataFrame(metrics.per_category).to_markdown(index=False)),
             "confusion_matrix": dg.MetadataValue.md(confusion_matrix_markdown(metrics.confusion_matrix, names)),
             "note": "Metrics are agreement with the categories of cluster_labels on later days, not accuracy vs human "

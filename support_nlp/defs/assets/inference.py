@@ -212,8 +212,8 @@ def cascade_predictions(
 ):
     """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
     confidence (`uncertain` below `min_confidence`) from the cascade (`core.cascade`: the static student labels
-    every tweet, the deployed classifier those it is unsure of from their transformer vectors; the cascade is stored
-    with the deployed model version on first use), and whether the
+    every tweet, the deployed classifier those it is unsure of from their transformer vectors; the cascade is fitted
+    on the texts training recorded with the deployed model version and stored there on first use), and whether the
     transformer decided it (`escalated`); for every tweet its thread's category. It reads clean_text, not
     `embeddings`. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
