@@ -35,9 +35,11 @@ from support_nlp.defs.assets.trends import (
     EMERGING_CLUSTER_CHECK,
     EMERGING_CLUSTER_RULE,
     EMERGING_TOPIC_CHECK,
+    CONVERSATION_ONLY,
     VOLUME_SPIKE_CHECK,
     emerging_cluster,
     emerging_cluster_check,
+    trend_category,
 )
 from support_nlp.defs.sensors import build_alert_sensor
 from support_nlp.settings import ALERT_WEBHOOK
@@ -195,6 +197,29 @@ def test_cases_are_the_tweets_that_open_a_conversation(real_tweets):
     assert volume["tweets"].sum() == len(real_tweets)
     assert volume["cases"].sum() == real_tweets["in_response_to_tweet_id"].isna().sum()
     assert 0 < volume["cases"].sum() < len(real_tweets)
+
+
+def test_every_tweet_of_a_thread_counts_in_the_category_its_first_issue_message_stated():
+    # Synthetic rows: one per case the rule distinguishes.
+    predicted = pd.DataFrame(
+        [
+            ("delivery", "delivery", ISSUE),  # the thread's first issue message
+            ("fix, type", "delivery", ISSUE),  # "still not here": classified alone into a vague category
+            ("", "delivery", "thanks_or_praise"),
+            ("refund", UNCERTAIN_NAME, ISSUE),  # the thread's first issue message was uncertain: its own says more
+            ("", UNCERTAIN_NAME, "dm_sent"),
+            ("", "", "greeting"),  # no issue in its thread
+        ],
+        columns=["category_name", "thread_category", "message_kind"],
+    )
+    assert trend_category(predicted).tolist() == [
+        "delivery",
+        "delivery",
+        "delivery",
+        "refund",
+        UNCERTAIN_NAME,
+        CONVERSATION_ONLY,
+    ]
 
 
 def test_a_rising_uncertain_share_is_an_emerging_topic(real_tweets):

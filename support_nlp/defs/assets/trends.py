@@ -45,9 +45,14 @@ class CategoryTrendsConfig(dg.Config):
 
 
 def trend_category(predicted: pd.DataFrame) -> pd.Series:
-    """The category a prediction counts in: an issue message its own, a follow-up ("thanks", "sent a DM") its
-    thread's, and one outside any issue thread CONVERSATION_ONLY, which no spike check judges."""
-    category = predicted["category_name"].where(predicted["message_kind"] == ISSUE, predicted["thread_category"])
+    """The category a prediction counts in: its thread's, which the thread's first issue message stated, for every
+    tweet of the thread ("thanks", "sent a DM", and "still not working" too: classified alone, a follow-up agrees
+    with its thread's category only about half the time); an issue message's own where its thread's is uncertain or
+    unknown; and CONVERSATION_ONLY for a conversational message outside any issue thread, which no spike check
+    judges."""
+    thread_category = predicted["thread_category"]
+    own_category = predicted["category_name"].where(predicted["message_kind"] == ISSUE, "")
+    category = thread_category.where(~thread_category.isin(["", UNCERTAIN_NAME]) | (own_category == ""), own_category)
     return category.replace("", CONVERSATION_ONLY)
 
 
