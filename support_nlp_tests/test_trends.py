@@ -32,10 +32,10 @@ from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 from support_nlp.defs.assets.inference import PREDICTION_COLUMNS
 from support_nlp.defs.assets.trends import (
     BRAND_SPIKE_CHECK,
+    CONVERSATION_ONLY,
     EMERGING_CLUSTER_CHECK,
     EMERGING_CLUSTER_RULE,
     EMERGING_TOPIC_CHECK,
-    CONVERSATION_ONLY,
     VOLUME_SPIKE_CHECK,
     emerging_cluster,
     emerging_cluster_check,
