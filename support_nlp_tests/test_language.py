@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from support_nlp.core import parallel
 from support_nlp.core.language import DETECT, DETECTORS, MIN_LETTERS, UNDETERMINED, detect_languages
 from support_nlp.core.text import clean_text
 
@@ -118,26 +117,10 @@ def reference_detect_languages(texts: list[str], detector: str) -> list[str]:
     return codes
 
 
-@pytest.fixture(scope="module")
-def every_text_twice(cleaned_texts) -> list[str]:
-    """Every real cleaned tweet twice, the second time reversed."""
-    return cleaned_texts + cleaned_texts[::-1]
-
-
-@pytest.fixture(scope="module")
-def reference_codes(every_text_twice) -> list[str]:
-    # The default detector only: how the others detect a text is not what these tests are about, and they are slow.
-    return reference_detect_languages(every_text_twice, "fasttext")
-
-
-@pytest.mark.parametrize("spread_over_cores", [False, True], ids=["in_process", "process_pool"])
-def test_default_detector_equals_the_reference_on_the_whole_real_sample(
-    every_text_twice, reference_codes, spread_over_cores, monkeypatch
-):
-    if spread_over_cores:
-        # The sample split over every available core (still one process on a one-core machine).
-        monkeypatch.setattr(parallel, "MIN_ITEMS_PER_PROCESS", 1_000)
-    # Texts detected once must still reach each of their rows, in order.
-    codes = detect_languages(every_text_twice)
-    assert codes == reference_codes
+def test_default_detector_equals_the_reference_on_the_whole_real_sample(cleaned_texts):
+    # Every real tweet twice, the second time reversed: texts detected once must still reach each of their rows.
+    # The default detector only: how the others detect a text is not what this test is about, and they are slow.
+    texts = cleaned_texts + cleaned_texts[::-1]
+    codes = detect_languages(texts)
+    assert codes == reference_detect_languages(texts, "fasttext")
     assert {"en", "es", "fr", UNDETERMINED} <= set(codes)

@@ -9,7 +9,6 @@ import emoji
 import pandas as pd
 import pytest
 
-from support_nlp.core import parallel
 from support_nlp.core.text import (
     ANSI_ESCAPE_PATTERN,
     INVISIBLE_PATTERN,
@@ -238,40 +237,21 @@ def reference_clean_text(text: str) -> str:
     return " ".join(MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", text)).split())
 
 
-@pytest.fixture(scope="module")
-def whole_sample_twice() -> tuple[pd.DataFrame, frozenset[str]]:
-    """Every real tweet of the bundled sample twice, the second time shuffled, and the sample's brands."""
+def test_clean_frame_equals_the_reference_on_the_whole_real_sample():
     inbound, _, summary = read_twcs(BUNDLED_SAMPLE)
+    # Every real tweet twice, the second time shuffled: texts cleaned once must still reach each of their rows.
     tweets = pd.concat([inbound, inbound.sample(frac=1, random_state=0)], ignore_index=True)
-    return tweets, frozenset(summary.brands)
-
-
-@pytest.fixture(scope="module")
-def reference_cleaned(whole_sample_twice) -> pd.DataFrame:
-    tweets, brands = whole_sample_twice
     texts = tweets["text"]
+    assert sum(emoji.emoji_count(text) > 0 for text in texts) > 1000
+    assert sum(INVISIBLE_PATTERN.search(text) is not None for text in texts) > 50
     reference = {text: reference_clean_text(text) for text in set(texts)}
-    brand_by_handle = brand_lookup(brands)
-    addressed = [
+    brand_by_handle = brand_lookup(summary.brands)
+    brands = [
         addressed_brand(text, brand, brand_by_handle) for text, brand in zip(texts, tweets["thread_brand"], strict=True)
     ]
-    expected = tweets.assign(text_clean=pd.Series([reference[text] for text in texts], dtype=str), brand=addressed)
+    expected = tweets.assign(text_clean=pd.Series([reference[text] for text in texts], dtype=str), brand=brands)
     expected["is_empty"] = expected["text_clean"] == ""
-    return expected
-
-
-@pytest.mark.parametrize("spread_over_cores", [False, True], ids=["in_process", "process_pool"])
-def test_clean_frame_equals_the_reference_on_the_whole_real_sample(
-    whole_sample_twice, reference_cleaned, spread_over_cores, monkeypatch
-):
-    tweets, brands = whole_sample_twice
-    assert sum(emoji.emoji_count(text) > 0 for text in tweets["text"]) > 1000
-    assert sum(INVISIBLE_PATTERN.search(text) is not None for text in tweets["text"]) > 50
-    if spread_over_cores:
-        # The sample split over every available core (still one process on a one-core machine).
-        monkeypatch.setattr(parallel, "MIN_ITEMS_PER_PROCESS", 1_000)
-    # Texts cleaned once must still reach each of their rows, in order.
-    pd.testing.assert_frame_equal(clean_frame(tweets, brands), reference_cleaned)
+    pd.testing.assert_frame_equal(clean_frame(tweets, summary.brands), expected)
 
 
 def test_invisible_pattern_matches_exactly_the_format_characters():

@@ -86,9 +86,8 @@ FULL = Settings(
 
 @dataclass(frozen=True)
 class Cost:
-    """Wall seconds, and CPU seconds of the whole process (all threads, and the worker processes large inputs are
-    spread over): the latter is what a shared, busy machine distorts least, since time spent waiting for a core is
-    not counted."""
+    """Wall seconds, and CPU seconds of the whole process (all threads): the latter is what a shared, busy
+    machine distorts least, since time spent waiting for a core is not counted."""
 
     wall_s: float
     cpu_s: float
@@ -151,18 +150,12 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its children that have ended (process pools end theirs when they close)."""
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
 def timed(action: Callable[[], object]) -> tuple[object, Cost, float]:
     """(result, its cost, peak RSS in MiB during the call)."""
     _reset_peak_rss()
-    started_wall, started_cpu = time.perf_counter(), cpu_seconds()
+    started_wall, started_cpu = time.perf_counter(), time.process_time()
     result = action()
-    cost = Cost(time.perf_counter() - started_wall, cpu_seconds() - started_cpu)
+    cost = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
     return result, cost, _peak_rss_mib()
 
 
@@ -369,9 +362,9 @@ def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame])
 
     def stage(name: str, action: Callable[[], object]):
         # Not `timed`: resetting the peak-RSS mark here would hide the earlier stages' peak from the caller.
-        started_wall, started_cpu = time.perf_counter(), cpu_seconds()
+        started_wall, started_cpu = time.perf_counter(), time.process_time()
         value = action()
-        costs[name] = Cost(time.perf_counter() - started_wall, cpu_seconds() - started_cpu)
+        costs[name] = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
         return value
 
     inbound, _, summary = stage("parse", lambda: read_twcs(str(source)))

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal, get_args
 
-from support_nlp.core.parallel import map_batches
-
 UNDETERMINED = "und"
 # Languages present in twcs inbound traffic (see the bundled sample's PROVENANCE.md).
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
@@ -57,22 +55,15 @@ def _fasttext_detector():
     return LangDetector(LangDetectConfig(model="lite"))
 
 
-def fasttext_guesses(texts: list[str]) -> list[tuple[str, bool]]:
-    """(fastText's best supported code, whether it is sure of its best guess) per text."""
+def _detect_fasttext(texts: list[str]) -> list[str]:
     detector = _fasttext_detector()
-    guesses = []
-    for text in texts:
+    codes, unsure = [], []
+    for row, text in enumerate(texts):
         candidates = detector.detect(text, model="lite", k=FASTTEXT_CANDIDATES)
         supported = [c["lang"] for c in candidates if c["lang"] in SUPPORTED_LANGUAGES]
-        guesses.append((supported[0] if supported else UNDETERMINED, candidates[0]["score"] >= FASTTEXT_MIN_CONFIDENCE))
-    return guesses
-
-
-def _detect_fasttext(texts: list[str]) -> list[str]:
-    guesses = map_batches(fasttext_guesses, texts)
-    codes = [code for code, _ in guesses]
-    # lingua spreads its texts over the cores itself.
-    unsure = [row for row, (_, sure) in enumerate(guesses) if not sure]
+        codes.append(supported[0] if supported else UNDETERMINED)
+        if candidates[0]["score"] < FASTTEXT_MIN_CONFIDENCE:
+            unsure.append(row)
     for row, code in zip(unsure, _detect_lingua([texts[row] for row in unsure]), strict=True):
         codes[row] = code
     return codes

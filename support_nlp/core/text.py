@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 import emoji
 import pandas as pd
 
-from support_nlp.core.parallel import map_batches
-
 URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 MENTION_PATTERN = re.compile(r"(?<![\w@])@(\w{1,30})")
 WHITESPACE_PATTERN = re.compile(r"\s+")
@@ -65,10 +63,6 @@ def clean_text(text: str) -> str:
     return WHITESPACE_PATTERN.sub(" ", text).strip()
 
 
-def clean_texts(texts: list[str]) -> list[str]:
-    return [clean_text(text) for text in texts]
-
-
 def mentions(text: str) -> list[str]:
     return MENTION_PATTERN.findall(text)
 
@@ -102,8 +96,7 @@ def clean_frame(tweets: pd.DataFrame, known_brands: Iterable[str]) -> pd.DataFra
     brand_by_handle = brand_lookup(known_brands)
     out = tweets.copy()
     # Tweets repeat (retweeted complaints, templated messages): each distinct text is cleaned once.
-    distinct = list(dict.fromkeys(out["text"]))
-    cleaned = dict(zip(distinct, map_batches(clean_texts, distinct), strict=True))
+    cleaned = {text: clean_text(text) for text in dict.fromkeys(out["text"])}
     out["text_clean"] = pd.Series([cleaned[text] for text in out["text"]], index=out.index, dtype=str)
     out["brand"] = [
         addressed_brand(text, thread_brand, brand_by_handle)
