@@ -95,7 +95,7 @@ def clean_frame(tweets: pd.DataFrame, known_brands: Iterable[str]) -> pd.DataFra
     """Add `text_clean`, `brand` and `is_empty` to typed tweets, keeping every original column."""
     brand_by_handle = brand_lookup(known_brands)
     out = tweets.copy()
-    # Tweets repeat (retweeted complaints, templated messages): each distinct text is cleaned once.
+    # Some tweets repeat an earlier text word for word: each distinct text is cleaned once.
     cleaned = {text: clean_text(text) for text in dict.fromkeys(out["text"])}
     out["text_clean"] = pd.Series([cleaned[text] for text in out["text"]], index=out.index, dtype=str)
     out["brand"] = [
