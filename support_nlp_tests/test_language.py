@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support_nlp.core.language import DETECTORS, MIN_LETTERS, UNDETERMINED, detect_languages
+from support_nlp.core.language import DETECT, DETECTORS, MIN_LETTERS, UNDETERMINED, detect_languages
 from support_nlp.core.text import clean_text
 
 SUBPROCESS_SCRIPT = """
@@ -106,3 +106,21 @@ def test_clear_sentences_from_the_real_data(cleaned_texts, detector):
     }
     texts = [find(cleaned_texts, fragment) for fragment in expected]
     assert detect_languages(texts, detector) == list(expected.values())
+
+
+def reference_detect_languages(texts: list[str], detector: str) -> list[str]:
+    """detect_languages done the obvious way: letters counted in full, every row sent to the detector."""
+    long_enough = [row for row, text in enumerate(texts) if letters(text) >= MIN_LETTERS]
+    codes = [UNDETERMINED] * len(texts)
+    for row, code in zip(long_enough, DETECT[detector]([texts[row] for row in long_enough]), strict=True):
+        codes[row] = code
+    return codes
+
+
+def test_default_detector_equals_the_reference_on_the_whole_real_sample(cleaned_texts):
+    # Every real tweet twice, the second time reversed: texts detected once must still reach each of their rows.
+    # The default detector only: how the others detect a text is not what this test is about, and they are slow.
+    texts = cleaned_texts + cleaned_texts[::-1]
+    codes = detect_languages(texts)
+    assert codes == reference_detect_languages(texts, "fasttext")
+    assert {"en", "es", "fr", UNDETERMINED} <= set(codes)

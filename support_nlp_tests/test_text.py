@@ -1,21 +1,27 @@
 """clean_text, addressed_brand and clean_frame on real tweets of the bundled sample."""
 
+import html
 import re
+import sys
+import unicodedata
 
 import emoji
 import pandas as pd
 import pytest
 
 from support_nlp.core.text import (
+    ANSI_ESCAPE_PATTERN,
+    INVISIBLE_PATTERN,
     MENTION_PATTERN,
     URL_PATTERN,
+    _emoji_as_words,
     addressed_brand,
     brand_lookup,
     clean_frame,
     clean_text,
     mentions,
 )
-from support_nlp.core.twcs import read_twcs
+from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 
 
 def first_text(tweets: pd.DataFrame, pattern: str, flags: int = 0) -> str:
@@ -219,3 +225,42 @@ def test_synthetic_texts_of_only_invisible_characters_are_empty(typed_slice):
 def test_emoji_sequences_with_joiners_become_one_description():
     family = "👨\u200d👩\u200d👧"
     assert clean_text(f"synthetic: {family} at the airport") == "synthetic: family man woman girl at the airport"
+
+
+def reference_clean_text(text: str) -> str:
+    """clean_text done the slow, obvious way: every text through the emoji replacer, controls and invisible
+    characters found by their Unicode category, one character at a time."""
+    text = ANSI_ESCAPE_PATTERN.sub(" ", html.unescape(unicodedata.normalize("NFKC", text)))
+    text = emoji.replace_emoji(text, replace=_emoji_as_words)
+    text = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return " ".join(MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", text)).split())
+
+
+def test_clean_frame_equals_the_reference_on_the_whole_real_sample():
+    inbound, _, summary = read_twcs(BUNDLED_SAMPLE)
+    # Every real tweet twice, the second time shuffled: texts cleaned once must still reach each of their rows.
+    tweets = pd.concat([inbound, inbound.sample(frac=1, random_state=0)], ignore_index=True)
+    texts = tweets["text"]
+    assert sum(emoji.emoji_count(text) > 0 for text in texts) > 1000
+    assert sum(INVISIBLE_PATTERN.search(text) is not None for text in texts) > 50
+    reference = {text: reference_clean_text(text) for text in set(texts)}
+    brand_by_handle = brand_lookup(summary.brands)
+    brands = [
+        addressed_brand(text, brand, brand_by_handle) for text, brand in zip(texts, tweets["thread_brand"], strict=True)
+    ]
+    expected = tweets.assign(text_clean=pd.Series([reference[text] for text in texts], dtype=str), brand=brands)
+    expected["is_empty"] = expected["text_clean"] == ""
+    pd.testing.assert_frame_equal(clean_frame(tweets, summary.brands), expected)
+
+
+def test_invisible_pattern_matches_exactly_the_format_characters():
+    every_character = [chr(code_point) for code_point in range(sys.maxunicode + 1)]
+    matched = [char for char in every_character if INVISIBLE_PATTERN.fullmatch(char)]
+    assert matched == [char for char in every_character if unicodedata.category(char) == "Cf"]
+
+
+def test_synthetic_stray_variation_selectors_are_dropped_as_the_emoji_replacer_drops_them(real_inbound):
+    text = first_text(real_inbound, r"VERIZON IS DOWN")
+    edited = text.replace("VERIZON", "VERIZON\ufe0e").replace("fix", "fix\ufe0e")
+    assert clean_text(edited) == reference_clean_text(edited) == clean_text(text)

@@ -268,13 +268,15 @@ def run_size(variant: str, rows: int, settings: Settings, real: tuple, folder: P
         announce(result)
     vectors_how = "measured" if embed_results[0].how == "measured" else "measured, embed sample's vectors tiled"
     categories = stage(
-        "cluster", len(tweets), lambda: fit_categories(vectors, tweets["tweet_id"].to_numpy(), tweets), vectors_how
+        "cluster", len(tweets), lambda: fit_categories(vectors, np.arange(len(tweets)), tweets), vectors_how
     )
-    days = tweets["day"].to_numpy()
+    # Outliers ("other") have no category to learn: the classifier trains on the labelled rows, as in the product.
+    labelled = categories.tweet_ids
+    days = tweets["day"].to_numpy()[labelled]
     classifier = stage(
         "train",
-        len(tweets),
-        lambda: train_classifier(vectors, categories.labels, days, categories.names, BUNDLED_MODEL_NAME),
+        len(labelled),
+        lambda: train_classifier(vectors[labelled], categories.labels, days, categories.names, BUNDLED_MODEL_NAME),
         vectors_how,
     )
     stage("predict", len(tweets), lambda: classifier.predict(vectors, MIN_CONFIDENCE), vectors_how)

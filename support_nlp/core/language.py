@@ -10,6 +10,7 @@ Three detectors share one interface, all restricted to the languages seen in sup
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal, get_args
@@ -28,8 +29,9 @@ FASTTEXT_MIN_CONFIDENCE = 0.5
 FASTTEXT_CANDIDATES = 5
 
 
-def _letters(text: str) -> int:
-    return sum(ch.isalpha() for ch in text)
+def _has_enough_letters(text: str) -> bool:
+    # Stops at the MIN_LETTERS-th letter instead of counting a whole tweet's.
+    return len(list(itertools.islice(filter(str.isalpha, text), MIN_LETTERS))) == MIN_LETTERS
 
 
 @lru_cache(maxsize=1)
@@ -89,10 +91,7 @@ def detect_languages(texts: Sequence[str], detector: str = "fasttext") -> list[s
     """ISO 639-1 code per text, or "und" for texts too short to tell."""
     if detector not in DETECTORS:
         raise ValueError(f"unknown language detector {detector!r}; choose one of {DETECTORS}")
-    detect = DETECT[detector]
-    long_enough = [i for i, text in enumerate(texts) if _letters(text) >= MIN_LETTERS]
-    codes = [UNDETERMINED] * len(texts)
-    if long_enough:
-        for i, code in zip(long_enough, detect([texts[i] for i in long_enough]), strict=True):
-            codes[i] = code
-    return codes
+    # A text's code does not depend on its neighbours: each distinct text is detected once.
+    long_enough = [text for text in dict.fromkeys(texts) if _has_enough_letters(text)]
+    code_by_text = dict(zip(long_enough, DETECT[detector](long_enough), strict=True)) if long_enough else {}
+    return [code_by_text.get(text, UNDETERMINED) for text in texts]
