@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from support_nlp.benchmarks import encoder_speed
 from support_nlp.benchmarks.quality import FIRST_CONTACT_FILE
 from support_nlp.core.categories import ClusteringConfig, fit_categories, is_multilingual, language_groups
 from support_nlp.core.embedding import embed_texts
@@ -88,3 +89,10 @@ def test_categories_mix_languages_with_it_and_keep_them_apart_without(encoder, f
     assert is_multilingual(encoder.identity) and not is_multilingual(load_encoder().identity)
     assert categories_with_spanish_and_english(encoder.identity) > 0
     assert categories_with_spanish_and_english(BUNDLED_MODEL_NAME) == 0
+
+
+@pytest.mark.benchmark
+def test_the_speed_command_times_each_model_on_real_tweets(encoder, capsys):
+    encoder_speed.main(["--rows", "50", "--models", MODEL_NAME])
+    printed = capsys.readouterr().out
+    assert "50 distinct real tweets" in printed and encoder.identity in printed and "warm texts/s" in printed

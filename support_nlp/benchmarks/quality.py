@@ -58,7 +58,7 @@ from support_nlp.core.categories import (
     language_groups,
 )
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
-from support_nlp.core.category_schema import CategoryModel
+from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
 from support_nlp.core.embedding import embed_texts
@@ -382,8 +382,11 @@ def names_sharing_a_word(names: list[str]) -> int:
     return sum(any(words[i] & words[j] for j in range(len(names)) if j != i) for i in range(len(names)))
 
 
-# A category counts as one language when that language holds this share of its members whose language is known.
-SINGLE_LANGUAGE_SHARE = 0.9
+# A category counts as one language when that language holds this share of its members whose language is known
+# (language identification of short tweets errs on a few per cent).
+SINGLE_LANGUAGE_SHARE = 0.98
+EXAMPLE_LANGUAGE = "es"
+EXAMPLES_PER_LANGUAGE = 15
 
 
 def language_mix(issues: pd.DataFrame, categories: CategoryModel) -> dict:
@@ -461,28 +464,51 @@ REAL_TWEET_SETS: dict[str, Callable[[], pd.DataFrame]] = {
 }
 
 
+def language_shares(category: Category) -> str:
+    return ", ".join(f"{language} {100 * share:.0f}" for language, share in list(category.languages.items())[:3])
+
+
 def categories_table(categories: CategoryModel) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "language": c.language_group,
             "name": c.name,
             "tweets": c.size,
-            "languages %": ", ".join(
-                f"{language} {100 * share:.0f}" for language, share in list(c.languages.items())[:3]
-            ),
+            "languages %": language_shares(c),
             "example": " ".join(c.representatives[0].split())[:90],
         }
         for c in categories.by_size()
     )
 
 
+def language_examples(issues: pd.DataFrame, categories: CategoryModel, language: str) -> pd.DataFrame:
+    """A seeded sample of the clustered tweets in `language` and the category each is in: do they join the
+    categories of the same issue in other languages?"""
+    members = categories.assignments().merge(issues[["tweet_id", "language", "text"]], on="tweet_id")
+    chosen = members.loc[members["language"] == language]
+    chosen = chosen.sample(min(EXAMPLES_PER_LANGUAGE, len(chosen)), random_state=SAMPLING_SEED)
+    return pd.DataFrame(
+        {
+            "category": chosen["category_id"].map(categories.names),
+            "languages % of the category": chosen["category_id"].map(
+                {c.id: language_shares(c) for c in categories.categories}
+            ),
+            "tweet": [" ".join(text.split())[:100] for text in chosen["text"]],
+        }
+    ).sort_values("category")
+
+
 def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The summary, and per set the tables to read, by title."""
     summary, tables = [], {}
     for name, load in REAL_TWEET_SETS.items():
         started = time.perf_counter()
         conversation, issues, categories = categorise_real_tweets(name.split(" ")[0], load(), model, cache_dir)
         summary.append(actionability(name, conversation, issues, categories))
-        tables[name] = categories_table(categories)
+        tables[f"Categories of {name}"] = categories_table(categories)
+        tables[f"Tweets in language {EXAMPLE_LANGUAGE!r} of {name} and their categories (seeded sample)"] = (
+            language_examples(issues, categories, EXAMPLE_LANGUAGE)
+        )
         report(f"{name}: {len(conversation):,} tweets, {time.perf_counter() - started:.0f} s")
     return pd.DataFrame(summary), tables
 
@@ -693,8 +719,8 @@ def main(argv: list[str] | None = None) -> None:
         summary, tables = run_actionability(args.model, args.cache_dir)
         print(f"\nActionability on real unlabelled tweets (model {args.model})\n")
         print(summary.set_index("set").T.to_markdown())
-        for name, table in tables.items():
-            print(f"\nCategories of {name}\n")
+        for title, table in tables.items():
+            print(f"\n{title}\n")
             print(table.to_markdown(index=False))
         return
     available = DEV_SETS if args.dev else EVALUATION_SETS
