@@ -48,7 +48,8 @@ S3_REGION = Variable("SUPPORT_NLP_S3_REGION", "unset (the AWS default)", "the re
 EMBEDDING_MODEL = Variable(
     "SUPPORT_NLP_EMBEDDING_MODEL",
     "`all-MiniLM-L6-v2` (bundled, offline)",
-    "any sentence-transformers name or local path, e.g. `sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`",
+    "any sentence-transformers name or local path, e.g. `sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2`, "
+    "or `universal-sentence-encoder-multilingual-3` (bundled, offline, 16 languages, CPU; backend `auto`)",
 )
 EMBEDDING_BACKEND = Variable(
     "SUPPORT_NLP_EMBEDDING_BACKEND",

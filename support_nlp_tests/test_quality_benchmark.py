@@ -75,6 +75,8 @@ def test_evaluation_and_dev_sets_are_the_documented_real_data():
         "twcs_topics": (267, 33),
         "banking77_dev": (3075, 77),
         "bitext_dev": (2700, 27),
+        "fb_tod_spanish": (3043, 11),
+        "fb_tod_spanish_dev": (1816, 11),
     }
     topics = sets["twcs_topics"]
     assert {brand: topics.brands.count(brand) for brand in quality.TWCS_TOPIC_BRANDS} == {
@@ -83,7 +85,12 @@ def test_evaluation_and_dev_sets_are_the_documented_real_data():
         "SpotifyCares": 103,
     }
     assert "AmazonHelp/Delivery" in set(topics.labels)
-    for evaluation, dev in (("banking77", "banking77_dev"), ("bitext", "bitext_dev")):
+    assert {s.language for s in sets.values()} == {"en", "es"} and sets["fb_tod_spanish"].language == "es"
+    for evaluation, dev in (
+        ("banking77", "banking77_dev"),
+        ("bitext", "bitext_dev"),
+        ("fb_tod_spanish", "fb_tod_spanish_dev"),
+    ):
         assert not set(sets[evaluation].texts) & set(sets[dev].texts), "dev and evaluation sets must not overlap"
     for name in quality.EVALUATION_SETS:
         search = k_candidates(len(sets[name].texts), ClusteringConfig())
@@ -191,3 +198,8 @@ def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     assert 0 < row["other %"] <= 100 * ClusteringConfig().max_outlier_share + 0.1
     assert row["categories"] == categories.k >= 2
     assert row["names with a swear word"] == 0
+    # With the English-only encoder each language is clustered on its own: no non-English tweet joins English ones.
+    single = row[f"single-language categories (>= {quality.SINGLE_LANGUAGE_SHARE:.0%})"]
+    assert single + row["mixed-language categories"] == categories.k
+    assert (issues["language"].isin(["en", "und"])).mean() < 1
+    assert row["non-English tweets in English-majority categories %"] == 0

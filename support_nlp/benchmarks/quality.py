@@ -8,9 +8,12 @@
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
 - banking77: the BANKING77 test split, all 3,080 queries, 77 intents;
 - bitext: the Bitext 21,534-utterance customer-support file, at most 100 seeded rows per intent (2,602 rows, 27);
-- twcs_topics: the 267 real twcs tweets of three brands with exactly one human topic, label `<brand>/<topic>` (33).
-Dev sets (`--dev`), disjoint from the above: 40 seeded rows per intent of the BANKING77 train split, and the Bitext
-8,175-utterance file without the utterances it shares with the 21,534 one, at most 100 seeded rows per intent.
+- twcs_topics: the 267 real twcs tweets of three brands with exactly one human topic, label `<brand>/<topic>` (33);
+- fb_tod_spanish: the 3,043 Spanish test utterances of the Facebook task-oriented dialog data (alarms, reminders,
+  weather; not customer service), 11 skewed intents: Spanish through the English-only or a multilingual encoder.
+Dev sets (`--dev`), disjoint from the above: 40 seeded rows per intent of the BANKING77 train split, the Bitext
+8,175-utterance file without the utterances it shares with the 21,534 one, at most 100 seeded rows per intent, and
+the Spanish eval utterances without the texts they share with the test ones.
 
 Clustering is scored against the human labels by accuracy under the best one-to-one matching (Hungarian), NMI and
 ARI, with k = the true number of labels and with k chosen automatically by the product (`choose_k` over
@@ -26,7 +29,9 @@ seeded pseudo-days instead. Every number is the mean over the seeds (± their st
 Actionability (`--actionability`): the bundled twcs sample and 6,000 real first-contact tweets
 (data/twcs_first_contact) go through the product's message kinds and per-language categorisation; the command
 prints where the tweets end up (kinds, categories, "other", near-duplicate copies), how many category names repeat
-a word of another's, and the categories, to be read: these tweets have no labels.
+a word of another's, how many categories hold one language or several, and the categories, to be read: these
+tweets have no labels. With a multilingual `--model` (e.g. universal-sentence-encoder-multilingual-3) all
+languages are clustered together; with an English-only one, each language on its own.
 
 Embeddings are cached under $SUPPORT_NLP_HOME/benchmark_cache (default .support_nlp/), keyed by the encoder
 identity (model, backend, precision) and the cleaned texts; the default backend on CPU is the ONNX int8 one.
@@ -53,12 +58,12 @@ from support_nlp.core.categories import (
     language_groups,
 )
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
-from support_nlp.core.category_schema import CategoryModel
+from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
-from support_nlp.core.language import detect_languages
+from support_nlp.core.language import UNDETERMINED, detect_languages
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 from support_nlp.core.naming import swear_words
 from support_nlp.core.seeds import (
@@ -94,6 +99,7 @@ class LabelledSet:
     texts: list[str]
     labels: np.ndarray  # human label per text
     brands: list[str]
+    language: str = "en"
 
 
 def at_most_per_label(frame: pd.DataFrame, label_column: str, per_label: int) -> pd.DataFrame:
@@ -122,6 +128,7 @@ def bitext_set(name: str, frame: pd.DataFrame) -> LabelledSet:
 
 BITEXT_EVALUATION_FILE = "bitext_customer_support_21534.csv.gz"
 BITEXT_DEV_FILE = "bitext_customer_service_8175.csv.gz"
+SPANISH_FILE = DATA / "fb_tod_spanish" / "es_eval_test.csv.gz"
 TWCS_TOPIC_BRANDS = ("AmazonHelp", "AppleSupport", "SpotifyCares")
 TWCS_TOPIC_FIRST_LABEL_COLUMN = "company"  # the topic columns follow it
 
@@ -158,14 +165,29 @@ def bitext_dev() -> LabelledSet:
     return bitext_set("bitext_dev", dev[~dev["utterance"].isin(evaluation_utterances)])
 
 
+def spanish_split(split: str) -> pd.DataFrame:
+    return pd.read_csv(SPANISH_FILE).loc[lambda frame: frame["split"] == split]
+
+
+def spanish_set(name: str, frame: pd.DataFrame) -> LabelledSet:
+    return LabelledSet(name, frame["text"].tolist(), frame["intent"].to_numpy(), ["assistant"] * len(frame), "es")
+
+
+def spanish_dev() -> LabelledSet:
+    dev = spanish_split("eval")
+    return spanish_set("fb_tod_spanish_dev", dev[~dev["text"].isin(set(spanish_split("test")["text"]))])
+
+
 EVALUATION_SETS: dict[str, Callable[[], LabelledSet]] = {
     "banking77": lambda: banking77_set("banking77", banking77("test")),
     "bitext": lambda: bitext_set("bitext", bitext(BITEXT_EVALUATION_FILE)),
     "twcs_topics": twcs_topics,
+    "fb_tod_spanish": lambda: spanish_set("fb_tod_spanish", spanish_split("test")),
 }
 DEV_SETS: dict[str, Callable[[], LabelledSet]] = {
     "banking77_dev": lambda: banking77_set("banking77_dev", banking77("train", per_label=40)),
     "bitext_dev": bitext_dev,
+    "fb_tod_spanish_dev": spanish_dev,
 }
 
 
@@ -200,9 +222,14 @@ class PreparedSet:
         return int(self.label_ids.max()) + 1
 
     def tweets(self) -> pd.DataFrame:
-        """The columns `fit_categories` describes categories with; all sets here are English."""
+        """The columns `fit_categories` describes categories with; each set is in one language."""
         return pd.DataFrame(
-            {"text": self.labelled.texts, "text_clean": self.clean, "language": "en", "brand": self.labelled.brands}
+            {
+                "text": self.labelled.texts,
+                "text_clean": self.clean,
+                "language": self.labelled.language,
+                "brand": self.labelled.brands,
+            }
         )
 
 
@@ -355,6 +382,33 @@ def names_sharing_a_word(names: list[str]) -> int:
     return sum(any(words[i] & words[j] for j in range(len(names)) if j != i) for i in range(len(names)))
 
 
+# A category counts as one language when that language holds this share of its members whose language is known
+# (language identification of short tweets errs on a few per cent).
+SINGLE_LANGUAGE_SHARE = 0.98
+EXAMPLE_LANGUAGE = "es"
+EXAMPLES_PER_LANGUAGE = 15
+
+
+def language_mix(issues: pd.DataFrame, categories: CategoryModel) -> dict:
+    """How many categories hold one language or several, and where the non-English tweets went: the share of them
+    in a category whose majority language is English (with an English-only encoder, only "other languages")."""
+    members = categories.assignments().merge(issues[["tweet_id", "language"]], on="tweet_id")
+    known = members.loc[members["language"] != UNDETERMINED]
+    shares = known.groupby("category_id")["language"].value_counts(normalize=True)
+    top_share = shares.groupby(level="category_id").max()
+    majority = shares.groupby(level="category_id").idxmax().map(lambda pair: pair[1])
+    non_english = known.loc[known["language"] != "en"]
+    return {
+        f"single-language categories (>= {SINGLE_LANGUAGE_SHARE:.0%})": int((top_share >= SINGLE_LANGUAGE_SHARE).sum()),
+        "mixed-language categories": int((top_share < SINGLE_LANGUAGE_SHARE).sum()),
+        "non-English tweets in English-majority categories %": round(
+            100 * float((non_english["category_id"].map(majority) == "en").mean()), 1
+        )
+        if len(non_english)
+        else float("nan"),
+    }
+
+
 def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, categories: CategoryModel) -> dict:
     """Where a set's tweets end up: issue categories, conversational kinds, "other", near-duplicate copies."""
     tweets = len(conversation)
@@ -378,6 +432,7 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
         "in conversational-named categories %": round(
             100 * sum(c.size for c in conversational) / max(len(issues), 1), 1
         ),
+        **language_mix(issues, categories),
     }
 
 
@@ -409,25 +464,51 @@ REAL_TWEET_SETS: dict[str, Callable[[], pd.DataFrame]] = {
 }
 
 
+def language_shares(category: Category) -> str:
+    return ", ".join(f"{language} {100 * share:.0f}" for language, share in list(category.languages.items())[:3])
+
+
 def categories_table(categories: CategoryModel) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "language": c.language_group,
             "name": c.name,
             "tweets": c.size,
+            "languages %": language_shares(c),
             "example": " ".join(c.representatives[0].split())[:90],
         }
         for c in categories.by_size()
     )
 
 
+def language_examples(issues: pd.DataFrame, categories: CategoryModel, language: str) -> pd.DataFrame:
+    """A seeded sample of the clustered tweets in `language` and the category each is in: do they join the
+    categories of the same issue in other languages?"""
+    members = categories.assignments().merge(issues[["tweet_id", "language", "text"]], on="tweet_id")
+    chosen = members.loc[members["language"] == language]
+    chosen = chosen.sample(min(EXAMPLES_PER_LANGUAGE, len(chosen)), random_state=SAMPLING_SEED)
+    return pd.DataFrame(
+        {
+            "category": chosen["category_id"].map(categories.names),
+            "languages % of the category": chosen["category_id"].map(
+                {c.id: language_shares(c) for c in categories.categories}
+            ),
+            "tweet": [" ".join(text.split())[:100] for text in chosen["text"]],
+        }
+    ).sort_values("category")
+
+
 def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The summary, and per set the tables to read, by title."""
     summary, tables = [], {}
     for name, load in REAL_TWEET_SETS.items():
         started = time.perf_counter()
         conversation, issues, categories = categorise_real_tweets(name.split(" ")[0], load(), model, cache_dir)
         summary.append(actionability(name, conversation, issues, categories))
-        tables[name] = categories_table(categories)
+        tables[f"Categories of {name}"] = categories_table(categories)
+        tables[f"Tweets in language {EXAMPLE_LANGUAGE!r} of {name} and their categories (seeded sample)"] = (
+            language_examples(issues, categories, EXAMPLE_LANGUAGE)
+        )
         report(f"{name}: {len(conversation):,} tweets, {time.perf_counter() - started:.0f} s")
     return pd.DataFrame(summary), tables
 
@@ -638,8 +719,8 @@ def main(argv: list[str] | None = None) -> None:
         summary, tables = run_actionability(args.model, args.cache_dir)
         print(f"\nActionability on real unlabelled tweets (model {args.model})\n")
         print(summary.set_index("set").T.to_markdown())
-        for name, table in tables.items():
-            print(f"\nCategories of {name}\n")
+        for title, table in tables.items():
+            print(f"\n{title}\n")
             print(table.to_markdown(index=False))
         return
     available = DEV_SETS if args.dev else EVALUATION_SETS

@@ -2,7 +2,9 @@
 
 - `torch_backend`: sentence-transformers; float32 on CPU, float16 with large batches on CUDA;
 - `onnx_runtime`: the model exported to ONNX and int8-quantized, run by ONNX Runtime on CPU, without torch;
-- `onnx_export`: how that export is made (torch), once per model and library versions, on first use.
+- `onnx_export`: how that export is made (torch), once per model and library versions, on first use;
+- `static_backend`: a static student distilled from the ONNX encoder (backend "static");
+- `use_multilingual`: Google's USE multilingual v3 in numpy, selected by its model name.
 
 A new backend is one module with a class satisfying `Encoder`, plus its branch in `dispatch.load_encoder`.
 """

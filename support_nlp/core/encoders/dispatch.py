@@ -2,7 +2,8 @@
 
 "auto" runs torch on a CUDA device, otherwise the ONNX int8 export when onnxruntime is installed and the model can
 be exported (transformer + mean pooling), otherwise torch. "static" is the student distilled from the ONNX
-encoder (`static_backend`), never picked by "auto". Encoders are built once per process and shared.
+encoder (`static_backend`), never picked by "auto". `use_multilingual.MODEL_NAME` names a model with a runtime of
+its own (numpy, CPU): "auto" runs it, the other backends refuse it. Encoders are built once per process and shared.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from support_nlp.core.encoders import onnx_runtime
+from support_nlp.core.encoders import onnx_runtime, use_multilingual
 from support_nlp.core.encoders.base import (
     BACKENDS,
     BUNDLED_MODEL_NAME,
@@ -48,6 +49,15 @@ def load_encoder(
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
+    if model == use_multilingual.MODEL_NAME:
+        if backend != "auto":
+            raise UnsupportedModelError(
+                f"embedding model {model!r} runs on its own numpy encoder, not on backend {backend!r}; "
+                "use backend 'auto'"
+            )
+        if device not in (None, "cpu"):
+            raise ValueError(f"embedding model {model!r} runs on CPU, not on device {device!r}")
+        return _use_multilingual_encoder()
     if backend in ("onnx", "static") and not onnx_runtime.is_available():
         raise ValueError(f"the {backend} backend needs onnxruntime, which is not installed; use backend 'torch'")
     if backend == "static":
@@ -65,6 +75,11 @@ def load_encoder(
                 "use backend 'torch'"
             )
     return _torch_encoder(model, device, batch_size)
+
+
+@lru_cache(maxsize=1)
+def _use_multilingual_encoder() -> Encoder:
+    return use_multilingual.UseMultilingualEncoder()
 
 
 @lru_cache(maxsize=4)
