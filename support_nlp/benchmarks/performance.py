@@ -6,8 +6,10 @@
 Corpora are built from the real inbound tweets of the bundled sample, written as a twcs.csv beside the sample's
 brand replies, so the parse stage reads a file like the real one:
 - "repeated": the real tweets over and over (new tweet ids, same texts): what dedupe and the cache profit from;
-- "distinct": every text made unique by appending " #r<row number>" (about 3 more tokens to a ~26-token tweet),
-  so neither dedupe nor the cache can flatter the numbers; the extra tokens make it slightly pessimistic.
+- "distinct": every text made unique by appending " #r<row number in letters>" (about 3 more tokens to a ~26-token
+  tweet), so neither dedupe nor the cache can flatter the numbers; the extra tokens make it slightly pessimistic.
+  Letters, not digits: a run of digits is what the personal-data masking looks for, and would send every synthetic
+  text through its slow path, which ~4 % of real tweets take.
 
 Stages and what they run: parse (`read_twcs`), clean (`clean_frame`), language (`detect_languages`, default detector),
 embed (`embed_texts`, backend auto), embed-warm (the same texts again through a filled `EmbeddingCache`),
@@ -21,13 +23,15 @@ langdetect baseline are timed on the first texts of the corpus and extrapolated 
 of all N texts (timed in full) plus encoding each distinct text once. Cluster, train and predict use those
 sample vectors tiled to N rows.
 
-`--end-to-end` instead runs one real corpus (default: the bundled sample, the largest real one in these sessions;
-give the full twcs.csv for the 1.6M run) through parse -> clean -> language -> embed -> predict with a model trained
-on it, once on the all-transformer path and once through the cascade, every text embedded cold (no vector cache),
-nothing sampled or extrapolated. Training is done first and not timed: categories and classifier from the
-transformer's vectors of a seeded draw of the corpus's distinct texts, the cascade fitted on those texts and
-calibrated on another draw (`core.cascade.load_cascade`). Label agreement of the two paths is measured on the
-corpus's tweets outside both draws: held-out real tweets.
+`--end-to-end` instead runs one corpus (default: the bundled sample, the largest real one in these sessions;
+give the full twcs.csv for the 1.6M run) through parse -> clean -> language -> embed -> predict with a model
+trained on it, on the all-transformer path and through the cascade (`--paths` runs one of them), every text
+embedded cold (no vector cache), nothing sampled or extrapolated. Training is done first and not timed: categories
+and classifier from the transformer's vectors of a seeded draw of the corpus's distinct texts, the cascade fitted
+on those texts and calibrated on another draw (`core.cascade.load_cascade`). Label agreement of the two paths is
+measured on the corpus's tweets outside both draws: held-out real tweets. Without the all-transformer run, its
+labels are computed (untimed) for a seeded sample of AGREEMENT_SAMPLE of those tweets. `--distinct-corpus N` runs
+the "distinct" corpus of N tweets instead, with the model trained on the bundled sample it is made of.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import csv
 import os
 import platform
+import re
 import resource
 import sys
 import tempfile
@@ -74,8 +79,10 @@ class Settings:
     embed_sample: int
     baseline_embed_sample: int
     langdetect_sample: int
-    end_to_end: Path | None = None  # a real twcs.csv run end to end on both inference paths instead of the sizes
+    end_to_end: Path | None = None  # a twcs.csv run end to end on the inference paths instead of the sizes
     work_dir: Path | None = None
+    distinct_corpus: int | None = None  # --end-to-end on the "distinct" corpus of this many tweets
+    paths: tuple[str, ...] = ()
 
 
 QUICK = Settings((20_000,), VARIANTS, embed_sample=400, baseline_embed_sample=200, langdetect_sample=300)
@@ -168,6 +175,24 @@ def real_sample() -> tuple[pd.DataFrame, pd.DataFrame]:
     return sample[sample["inbound"] == "True"], sample[sample["inbound"] == "False"]
 
 
+def in_letters(number: int) -> str:
+    """`number` in base 26 with the digits a..z."""
+    letters = ""
+    while True:
+        number, digit = divmod(number, 26)
+        letters = chr(ord("a") + digit) + letters
+        if not number:
+            return letters
+
+
+DISTINCT_TAG = re.compile(r" #r[a-z]+$")
+
+
+def untagged(text: str) -> str:
+    """A "distinct" corpus text without the suffix that made it unique."""
+    return DISTINCT_TAG.sub("", text)
+
+
 def write_corpus(variant: str, rows: int, inbound: pd.DataFrame, outbound: pd.DataFrame, folder: Path) -> Path:
     """A twcs.csv with `rows` inbound tweets drawn in order, cyclically, from the real ones, plus the brand replies."""
     corpus = inbound.iloc[np.arange(rows) % len(inbound)].copy()
@@ -177,7 +202,7 @@ def write_corpus(variant: str, rows: int, inbound: pd.DataFrame, outbound: pd.Da
     corpus["response_tweet_id"] = ""
     corpus["in_response_to_tweet_id"] = ""
     if variant == "distinct":
-        corpus["text"] = [f"{text} #r{row}" for row, text in enumerate(corpus["text"])]
+        corpus["text"] = [f"{text} #r{in_letters(row)}" for row, text in enumerate(corpus["text"])]
     path = folder / f"twcs_{variant}_{rows}.csv"
     pd.concat([corpus, outbound]).to_csv(path, index=False, quoting=csv.QUOTE_ALL)
     return path
@@ -377,8 +402,17 @@ def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame])
     return pd.concat([tweets[["tweet_id", "text_clean"]], predicted], axis=1), costs, summary.rows_in
 
 
-def end_to_end(source: Path, work_dir: Path) -> None:
-    classifier, cascade, training_texts = train_on_corpus(source, work_dir)
+INFERENCE_PATHS = ("all-transformer", "cascade")
+AGREEMENT_SAMPLE = 3_000
+
+
+def end_to_end(
+    source: Path, work_dir: Path, paths: tuple[str, ...] = INFERENCE_PATHS, distinct_of_training: bool = False
+) -> None:
+    """`distinct_of_training`: `source` is the "distinct" corpus of the bundled sample, and the model is trained on
+    that real sample (a synthetic corpus's suffixes would shape the categories), so a tweet counts as held out when
+    its text without the suffix is outside the training draws."""
+    classifier, cascade, training_texts = train_on_corpus(BUNDLED_SAMPLE if distinct_of_training else source, work_dir)
 
     def all_transformer(texts: list[str]) -> pd.DataFrame:
         return classifier.predict(embed_texts(texts, cascade.teacher), MIN_CONFIDENCE)
@@ -386,28 +420,46 @@ def end_to_end(source: Path, work_dir: Path) -> None:
     def through_cascade(texts: list[str]) -> pd.DataFrame:
         return cascade.label(texts, MIN_CONFIDENCE).predictions
 
+    labellers = {"all-transformer": all_transformer, "cascade": through_cascade}
     runs = {}
-    for name, label in (("all-transformer", all_transformer), ("cascade", through_cascade)):
+    for name in paths:
         print(f"... {name}", file=sys.stderr, flush=True)
-        runs[name] = timed(lambda label=label: raw_to_predictions(source, label))
-    (reference, _, rows_in), _, _ = runs["all-transformer"]
-    (cascaded, _, _), _, _ = runs["cascade"]
-    held_out = ~reference["text_clean"].isin(training_texts).to_numpy()
-    agrees = reference["category_id"].to_numpy() == cascaded["category_id"].to_numpy()
-    print(f"corpus: {source} ({rows_in:,} CSV rows, {len(reference):,} non-empty inbound tweets)")
+        runs[name] = timed(lambda label=labellers[name]: raw_to_predictions(source, label))
+    (predicted, _, rows_in), _, _ = next(iter(runs.values()))
+    print(f"corpus: {source} ({rows_in:,} CSV rows, {len(predicted):,} non-empty inbound tweets)")
+    base_text = untagged if distinct_of_training else None
+    agreement = cascade_agreement(runs, training_texts, all_transformer, base_text) if "cascade" in runs else "-"
     print(
         "| path | tweets | wall s | CPU s | tweets/s | tweets/CPU-s | peak RSS MiB | parse / clean / language / "
         "embed + predict (CPU s) | escalated | agreement, held out |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
     )
     for name, ((predicted, stages, _), cost, peak) in runs.items():
         escalated = f"{predicted['escalated'].mean():.1%}" if "escalated" in predicted else "-"
-        agreement = f"{agrees[held_out].mean():.1%} of {held_out.sum():,}" if name == "cascade" else "(reference)"
         per_stage = " / ".join(f"{stage.cpu_s:,.1f}" for stage in stages.values())
         tweets = len(predicted)
         print(
             f"| {name} | {tweets:,} | {cost.wall_s:,.1f} | {cost.cpu_s:,.1f} | {tweets / cost.wall_s:,.0f} "
-            f"| {tweets / cost.cpu_s:,.0f} | {peak:,.0f} | {per_stage} | {escalated} | {agreement} |"
+            f"| {tweets / cost.cpu_s:,.0f} | {peak:,.0f} | {per_stage} | {escalated} "
+            f"| {agreement if name == 'cascade' else '(reference)'} |"
         )
+
+
+def cascade_agreement(
+    runs: dict, training_texts: set[str], all_transformer: Callable, base_text: Callable[[str], str] | None = None
+) -> str:
+    """The cascade's agreement with the all-transformer labels on the tweets whose (base) text is outside the
+    training draws: all of them when the all-transformer path ran, else a seeded sample labelled now."""
+    (cascaded, _, _), _, _ = runs["cascade"]
+    texts = cascaded["text_clean"].map(base_text) if base_text else cascaded["text_clean"]
+    held_out = cascaded[~texts.isin(training_texts)]
+    if "all-transformer" in runs:
+        (reference, _, _), _, _ = runs["all-transformer"]
+        reference_ids = reference.loc[held_out.index, "category_id"]
+    else:
+        held_out = held_out.sample(min(AGREEMENT_SAMPLE, len(held_out)), random_state=0)
+        reference_ids = all_transformer(held_out["text_clean"].tolist())["category_id"]
+    agrees = held_out["category_id"].to_numpy() == reference_ids.to_numpy()
+    return f"{agrees.mean():.1%} of {len(held_out):,}"
 
 
 def parse_args(argv: list[str] | None) -> Settings:
@@ -430,7 +482,21 @@ def parse_args(argv: list[str] | None) -> Settings:
         "path and through the cascade",
     )
     parser.add_argument("--work-dir", type=Path, help="--end-to-end: training's vector cache and the cascade")
+    parser.add_argument(
+        "--distinct-corpus",
+        type=int,
+        metavar="N",
+        help='--end-to-end on the "distinct" corpus of N tweets built from the bundled sample (module doc)',
+    )
+    parser.add_argument(
+        "--paths",
+        default=",".join(INFERENCE_PATHS),
+        help=f"--end-to-end: comma-separated inference paths to time, from {','.join(INFERENCE_PATHS)}",
+    )
     args = parser.parse_args(argv)
+    paths = tuple(args.paths.split(","))
+    if unknown_paths := set(paths) - set(INFERENCE_PATHS):
+        parser.error(f"unknown paths {sorted(unknown_paths)}; choose from {INFERENCE_PATHS}")
     settings = QUICK if args.quick else FULL
     sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else settings.sizes
     variants = tuple(args.variants.split(",")) if args.variants else settings.variants
@@ -443,8 +509,10 @@ def parse_args(argv: list[str] | None) -> Settings:
         embed_sample,
         settings.baseline_embed_sample,
         settings.langdetect_sample,
-        args.end_to_end,
+        args.end_to_end or (BUNDLED_SAMPLE if args.distinct_corpus else None),
         args.work_dir,
+        args.distinct_corpus,
+        paths,
     )
 
 
@@ -453,7 +521,12 @@ def main(argv: list[str] | None = None) -> None:
     if settings.end_to_end:
         print(f"# support_nlp end to end, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {machine_description()}")
         print(f"peak RSS: {PEAK_RSS_METHOD}", flush=True)
-        end_to_end(settings.end_to_end, settings.work_dir or Path(tempfile.mkdtemp(prefix="support_nlp_e2e_")))
+        work_dir = settings.work_dir or Path(tempfile.mkdtemp(prefix="support_nlp_e2e_"))
+        source = settings.end_to_end
+        if settings.distinct_corpus:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            source = write_corpus("distinct", settings.distinct_corpus, *real_sample(), work_dir)
+        end_to_end(source, work_dir, settings.paths, distinct_of_training=bool(settings.distinct_corpus))
         print(f"load average at the end: {', '.join(f'{value:.1f}' for value in os.getloadavg())}")
         return
     # Models are loaded (and exported) before any stage is timed: a one-off cost per process, not per row.

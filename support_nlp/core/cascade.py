@@ -260,8 +260,9 @@ def load_cascade(
     built this way (module docstring); the student is distilled under `student_root` on first use."""
     if not isinstance(teacher, OnnxEncoder):
         raise ValueError(
-            f"the cascade distils its student from the ONNX int8 encoder; the classifier's encoder is "
-            f"{teacher.identity!r}: use backend 'onnx' (or 'auto' on CPU), or the transformer inference path"
+            f"the cascade distils its student from the ONNX int8 export of a transformer; the classifier's encoder "
+            f"is {teacher.identity!r}: set SUPPORT_NLP_INFERENCE=transformer, or, for a transformer model on CPU, "
+            "backend 'onnx' (or 'auto')"
         )
     if teacher.identity != teacher_classifier.embedding_model:
         raise ValueError(
