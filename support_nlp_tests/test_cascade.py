@@ -153,6 +153,22 @@ def test_the_cascade_escalates_exactly_the_texts_the_student_is_unsure_of(
             np.testing.assert_array_equal(decided[~unsure], by_student[~unsure])
 
 
+def test_labelling_in_chunks_gives_the_labels_of_one_call(
+    student, teacher_classifier, student_classifiers, splits, monkeypatch
+):
+    texts = splits[2][:500]
+    student_classifier = student_classifiers["vector + n-grams"]
+    confidence = student_classifier.predict(texts, student.encode(texts), 0.0)["confidence"]
+    cascade = Cascade(student, teacher(), student_classifier, teacher_classifier, float(np.median(confidence)))
+    whole = cascade.label(texts).predictions
+    monkeypatch.setattr(cascade_module, "LABEL_CHUNK_ROWS", 97)
+    chunked = cascade.label(texts).predictions
+    assert whole["escalated"].any() and not whole["escalated"].all()
+    pd.testing.assert_frame_equal(chunked.drop(columns="confidence"), whole.drop(columns="confidence"))
+    np.testing.assert_allclose(chunked["confidence"], whole["confidence"], rtol=1e-5)
+    assert cascade.label([]).predictions.empty
+
+
 def test_the_threshold_is_the_lowest_that_reaches_the_target_on_the_calibration_texts():
     confidence = np.array([0.99, 0.9, 0.9, 0.8, 0.7, 0.6])
     agrees = np.array([True, True, False, True, False, True])

@@ -61,6 +61,9 @@ DEFAULT_SEED = 0
 MAX_CALIBRATION_SHARE = 0.2
 MIN_FIT_TEXTS = 1_000
 MIN_CALIBRATION_TEXTS = 200
+# The student's vectors and n-gram features and the teacher's vectors of a chunk are held at once: the chunk bounds
+# labelling's memory whatever the number of texts, and is large enough that the per-chunk overhead is negligible.
+LABEL_CHUNK_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,22 @@ class Cascade:
         """Labels of `texts`; below `min_confidence` (of the deciding classifier) the category is `uncertain`.
 
         `teacher_cache` serves and keeps the teacher's vectors of escalated texts; the student needs no cache.
-        `report` receives the progress of the teacher on the escalated texts (the student's share takes seconds)."""
+        `report` receives the progress of the teacher on the escalated texts (the student's share takes seconds).
+        Texts are labelled LABEL_CHUNK_ROWS at a time, each independently of the others."""
+        starts = range(0, max(len(texts), 1), LABEL_CHUNK_ROWS)
+        chunks = [
+            self._label_chunk(texts[start : start + LABEL_CHUNK_ROWS], min_confidence, teacher_cache, report)
+            for start in starts
+        ]
+        return CascadeLabels(pd.concat(chunks, ignore_index=True))
+
+    def _label_chunk(
+        self,
+        texts: list[str],
+        min_confidence: float,
+        teacher_cache: EmbeddingCache | None,
+        report: ProgressCallback | None,
+    ) -> pd.DataFrame:
         predictions = self.student_classifier.predict(texts, embed_texts(texts, self.student), min_confidence)
         escalated = predictions["confidence"].to_numpy() < self.escalate_below
         if escalated.any():
@@ -108,7 +126,7 @@ class Cascade:
                 values[escalated] = teacher_predictions[column].to_numpy()
                 predictions[column] = values
         predictions["escalated"] = escalated
-        return CascadeLabels(predictions)
+        return predictions
 
 
 def choose_escalation_threshold(
