@@ -12,6 +12,7 @@ import pytest
 from s3fs import S3FileSystem
 
 from support_nlp.core.artifacts import artifact_from_bytes
+from support_nlp.core.cascade import CASCADE_TEXTS_FILE
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import EmbeddingBatch
@@ -85,7 +86,8 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
     expected |= {
         f"{prefix}/reports/{name}" for name in ("category_report.html", "category_trends.png", "top_movers.png")
     }
-    # The model store: the one trained pair as a version, and the one record that deployed it.
+    # The model store: the one trained pair as a version (with the texts its cascade is fitted on), and the one record
+    # that deployed it.
     with pointed_at(s3_server):
         store = (
             build_resources(storage=f"s3://{s3_server.bucket}/{prefix}")["model_store"]
@@ -96,7 +98,8 @@ def test_every_asset_is_written_to_s3_one_object_per_partition(s3_server, s3_pip
         assert store.deployed_version() == version and len(store.deployments()) == 1
     models = f"{prefix}/models"
     expected |= {
-        f"{models}/versions/{version.version}/{name}" for name in (CATEGORIES_FILE, CLASSIFIER_FILE, MANIFEST_FILE)
+        f"{models}/versions/{version.version}/{name}"
+        for name in (CATEGORIES_FILE, CLASSIFIER_FILE, CASCADE_TEXTS_FILE, MANIFEST_FILE)
     }
     keys = s3_server.keys(f"{prefix}/")
     deployments = {key for key in keys if key.startswith(f"{models}/deployments/")}
