@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 from upath import UPath
 
-from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, CascadeTexts, load_cascade
+from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, CascadeTexts, label_in_chunks, load_cascade
 from support_nlp.core.categories import fit_categories, unit_rows
 from support_nlp.core.classifier import train_classifier
 from support_nlp.core.embedding import distinct_texts, embed_texts
@@ -415,7 +415,10 @@ def end_to_end(
     classifier, cascade, training_texts = train_on_corpus(BUNDLED_SAMPLE if distinct_of_training else source, work_dir)
 
     def all_transformer(texts: list[str]) -> pd.DataFrame:
-        return classifier.predict(embed_texts(texts, cascade.teacher), MIN_CONFIDENCE)
+        # Chunked as the cascade labels, so both paths hold the same bounded working set whatever the corpus size.
+        return label_in_chunks(
+            texts, lambda chunk: classifier.predict(embed_texts(chunk, cascade.teacher), MIN_CONFIDENCE)
+        )
 
     def through_cascade(texts: list[str]) -> pd.DataFrame:
         return cascade.label(texts, MIN_CONFIDENCE).predictions

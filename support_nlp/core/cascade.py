@@ -24,7 +24,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,6 +66,13 @@ MIN_CALIBRATION_TEXTS = 200
 LABEL_CHUNK_ROWS = 100_000
 
 
+def label_in_chunks(texts: list[str], label: Callable[[list[str]], pd.DataFrame]) -> pd.DataFrame:
+    """`label` applied to LABEL_CHUNK_ROWS texts at a time, its frames concatenated: for labels of a text that
+    depend on that text alone, the same as one call, in bounded memory."""
+    starts = range(0, max(len(texts), 1), LABEL_CHUNK_ROWS)
+    return pd.concat([label(texts[start : start + LABEL_CHUNK_ROWS]) for start in starts], ignore_index=True)
+
+
 @dataclass(frozen=True)
 class CascadeLabels:
     """Per text: category_id, category_name, confidence (of the classifier that decided) and `escalated`."""
@@ -97,12 +104,9 @@ class Cascade:
         `teacher_cache` serves and keeps the teacher's vectors of escalated texts; the student needs no cache.
         `report` receives the progress of the teacher on the escalated texts (the student's share takes seconds).
         Texts are labelled LABEL_CHUNK_ROWS at a time, each independently of the others."""
-        starts = range(0, max(len(texts), 1), LABEL_CHUNK_ROWS)
-        chunks = [
-            self._label_chunk(texts[start : start + LABEL_CHUNK_ROWS], min_confidence, teacher_cache, report)
-            for start in starts
-        ]
-        return CascadeLabels(pd.concat(chunks, ignore_index=True))
+        return CascadeLabels(
+            label_in_chunks(texts, lambda chunk: self._label_chunk(chunk, min_confidence, teacher_cache, report))
+        )
 
     def _label_chunk(
         self,

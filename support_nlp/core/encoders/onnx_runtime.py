@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,15 +106,26 @@ class OnnxEncoder:
         return self._session.run(None, feeds)[0][0]
 
     def encode(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
-        return self.encode_token_ids([encoding.ids for encoding in self._tokenizer.encode_batch(texts)], progress)
+        # Tokenized a chunk at a time: the tokenizer's encodings of a whole large corpus at once held several GiB.
+        return self._encode_chunks(
+            len(texts),
+            lambda start, stop: [encoding.ids for encoding in self._tokenizer.encode_batch(texts[start:stop])],
+            progress,
+        )
 
     def encode_token_ids(self, token_ids: list[list[int]], progress: Progress | None = None) -> np.ndarray:
         """`encode` for inputs already tokenized (special tokens included), e.g. single vocabulary tokens."""
-        vectors = np.empty((len(token_ids), self.dimension), dtype=np.float32)
+        return self._encode_chunks(len(token_ids), lambda start, stop: token_ids[start:stop], progress)
+
+    def _encode_chunks(
+        self, rows: int, token_ids_of: Callable[[int, int], list[list[int]]], progress: Progress | None
+    ) -> np.ndarray:
+        vectors = np.empty((rows, self.dimension), dtype=np.float32)
         with ThreadPoolExecutor(self.workers) as pool:
-            for start in range(0, len(token_ids), PROGRESS_CHUNK_ROWS):
-                chunk = token_ids[start : start + PROGRESS_CHUNK_ROWS]
-                vectors[start : start + len(chunk)] = list(pool.map(self._embed_one, chunk))
+            for start in range(0, rows, PROGRESS_CHUNK_ROWS):
+                stop = min(start + PROGRESS_CHUNK_ROWS, rows)
+                vectors[start:stop] = list(pool.map(self._embed_one, token_ids_of(start, stop)))
                 if progress:
-                    progress.advance(len(chunk))
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+                    progress.advance(stop - start)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
