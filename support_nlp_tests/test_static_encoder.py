@@ -8,6 +8,7 @@ from support_nlp.core.encoders import BUNDLED_MODEL_NAME, dispatch, load_encoder
 from support_nlp_tests.static_student import FIT_TEXTS, build_student, distinct_cleaned, teacher
 
 HELD_OUT_TEXTS = 300
+OTHER_FIT_TEXTS = 300
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,36 @@ def test_a_second_build_reuses_the_distilled_student(student, fit_texts, monkeyp
     folder = static_backend.distil_student(teacher(), fit_texts, root)
     assert static_backend.StaticEncoder(folder).identity == student.identity
     assert static_backend.student_folder(teacher(), fit_texts[:-1], root) != folder
+
+
+def test_students_of_one_teacher_share_one_vocabulary_pass_bit_for_bit(
+    student, fit_texts, real_texts, tmp_path, monkeypatch
+):
+    passes = []
+    embed_vocabulary = static_backend._embed_vocabulary
+
+    def counted(*args):
+        passes.append(args)
+        embed_vocabulary(*args)
+
+    monkeypatch.setattr(static_backend, "_embed_vocabulary", counted)
+    other_version = static_backend.distil_student(
+        teacher(), real_texts[FIT_TEXTS : FIT_TEXTS + OTHER_FIT_TEXTS], tmp_path
+    )
+    shared = static_backend.distil_student(teacher(), fit_texts, tmp_path)
+    assert len(passes) == 1
+    assert static_backend.StaticEncoder(other_version).identity != student.identity
+    assert static_backend.StaticEncoder(shared).identity == student.identity
+    # `student` lives in the user's cache folder with a vocabulary pass of its own (or from before it was shared):
+    # the student on the vocabulary another student embedded must be the same to the bit.
+    own = static_backend.student_folder(teacher(), fit_texts, static_backend.default_student_root())
+    with (
+        np.load(shared / static_backend.ARRAYS_FILE) as from_shared,
+        np.load(own / static_backend.ARRAYS_FILE) as from_own,
+    ):
+        assert sorted(from_shared.files) == sorted(from_own.files)
+        for name in from_own.files:
+            np.testing.assert_array_equal(from_shared[name], from_own[name])
 
 
 def test_the_static_backend_is_selectable_and_uses_its_fit_sample(student, fit_texts, monkeypatch):

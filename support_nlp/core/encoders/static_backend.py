@@ -3,7 +3,10 @@ run time (the model2vec idea, fitted to a corpus like tokenlearn).
 
 Distillation (`distil_student`), once per teacher, fit sample and library versions, cached on disk:
 1. every token of the teacher's vocabulary, alone between the tokenizer's special tokens, is embedded by the
-   teacher (the int8 ONNX encoder): one teacher vector per token;
+   teacher (the int8 ONNX encoder): one teacher vector per token. This pass depends on the teacher alone, not on
+   the fit texts, so it is a cached folder of its own (`teacher_token_vectors`), keyed by the teacher, its
+   tokenizer and library versions, made once and shared by every student of that teacher: a retrained model
+   version (other fit texts) repeats only steps 2 and 3;
 2. token weights a / (a + p(token)) from the token frequencies p of the fit texts (SIF weights: frequent tokens
    such as "the" or "?" say little about a tweet's topic; tokens unseen in the fit texts weigh 1);
 3. the weighted mean of a fit text's token vectors is regressed onto the teacher's vector of that text by ridge
@@ -12,7 +15,9 @@ The map is folded into the token vectors (a weighted mean commutes with a linear
 tokenization, a gather and a weighted sum: `tokenizers`' batch encoder and `np.add.reduceat` over chunks of texts.
 
 A text's vector depends on that text alone. The fit sample is explicit (`distil_student` takes the texts) and part
-of the cache key and of the encoder identity, so the same texts always give the same student.
+of the cache key and of the encoder identity, so the same texts always give the same student. The teacher's
+token vectors are deterministic (each input runs alone, single-threaded), so a student built on the shared
+vocabulary pass is bit for bit the one a pass of its own would give.
 """
 
 from __future__ import annotations
@@ -36,8 +41,13 @@ if TYPE_CHECKING:
     from support_nlp.core.embedding_cache import EmbeddingCache
 
 RECIPE_VERSION = "1"
+# How step 1 makes its single-token inputs. Its token vectors feed every student: a change changes student vectors
+# too, so RECIPE_VERSION (in the student's identity) goes up with it.
+VOCABULARY_RECIPE_VERSION = "1"
 DESCRIPTION_FILE = "student.json"
 ARRAYS_FILE = "student.npz"
+VOCABULARY_DESCRIPTION_FILE = "vocabulary.json"
+VOCABULARY_VECTORS_FILE = "token_vectors.npy"
 LIBRARIES = ("tokenizers", "numpy", "onnxruntime")
 # SIF's smoothing constant (a token as frequent as 1 in 100 tokens of the fit texts gets half weight) and the ridge
 # penalty relative to the mean feature variance: chosen among 1e-4..1e-2 and 1e-3..1 by the mean cosine to the
@@ -74,15 +84,36 @@ def default_fit_texts(rows: int = DEFAULT_FIT_ROWS, seed: int = DEFAULT_FIT_SEED
     return [cleaned[row] for row in np.sort(chosen)]
 
 
-def student_folder(teacher: OnnxEncoder, fit_texts: list[str], root: Path) -> Path:
-    key = {
+def _teacher_key(teacher: OnnxEncoder) -> dict:
+    """What the teacher's vectors depend on: the model, its export, and the libraries that tokenize and run it."""
+    return {
         "teacher": teacher.identity,
         "teacher_export": teacher.folder.name,
-        "recipe": RECIPE_VERSION,
         "libraries": library_versions(LIBRARIES),
-        "fit_texts": fit_digest(fit_texts),
     }
+
+
+def vocabulary_folder(teacher: OnnxEncoder, root: Path) -> Path:
+    tokenizer = hashlib.sha256((teacher.folder / TOKENIZER_FILE).read_bytes()).hexdigest()[:16]
+    key = {**_teacher_key(teacher), "tokenizer": tokenizer, "recipe": VOCABULARY_RECIPE_VERSION}
+    return keyed_folder(root, f"{teacher.model}-vocabulary", key)
+
+
+def student_folder(teacher: OnnxEncoder, fit_texts: list[str], root: Path) -> Path:
+    # The same key as before the vocabulary pass was shared (its vectors are bit-identical): students distilled
+    # then are still found.
+    key = {**_teacher_key(teacher), "recipe": RECIPE_VERSION, "fit_texts": fit_digest(fit_texts)}
     return keyed_folder(root, f"{teacher.model}-static", key)
+
+
+def teacher_token_vectors(teacher: OnnxEncoder, root: Path) -> np.ndarray:
+    """The teacher's vector of every vocabulary token (step 1), embedded on first use under `root`."""
+
+    def embed(staging: Path) -> None:
+        _embed_vocabulary(staging, teacher)
+
+    folder = build_once(vocabulary_folder(teacher, root), VOCABULARY_DESCRIPTION_FILE, embed)
+    return np.load(folder / VOCABULARY_VECTORS_FILE)
 
 
 def distil_student(teacher: OnnxEncoder, fit_texts: list[str], root: Path, cache: EmbeddingCache | None = None) -> Path:
@@ -93,7 +124,7 @@ def distil_student(teacher: OnnxEncoder, fit_texts: list[str], root: Path, cache
         raise ValueError("distilling a student needs fit texts")
 
     def distil(staging: Path) -> None:
-        _distil_into(staging, teacher, fit_texts, cache)
+        _distil_into(staging, teacher, teacher_token_vectors(teacher, root), fit_texts, cache)
 
     return build_once(student_folder(teacher, fit_texts, root), DESCRIPTION_FILE, distil)
 
@@ -134,10 +165,21 @@ def _weighted_sums(token_rows: np.ndarray, ids: np.ndarray, lengths: np.ndarray)
     return sums
 
 
-def _distil_into(folder: Path, teacher: OnnxEncoder, fit_texts: list[str], cache: EmbeddingCache | None) -> None:
+def _embed_vocabulary(folder: Path, teacher: OnnxEncoder) -> None:
     tokenizer = _tokenizer(teacher.folder / TOKENIZER_FILE)
-    token_vectors = teacher.encode_token_ids(_single_token_inputs(tokenizer))
+    np.save(folder / VOCABULARY_VECTORS_FILE, teacher.encode_token_ids(_single_token_inputs(tokenizer)))
+    description = {"model": teacher.model, "teacher": teacher.identity, "vocabulary_tokens": tokenizer.get_vocab_size()}
+    (folder / VOCABULARY_DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))
 
+
+def _distil_into(
+    folder: Path,
+    teacher: OnnxEncoder,
+    token_vectors: np.ndarray,
+    fit_texts: list[str],
+    cache: EmbeddingCache | None,
+) -> None:
+    tokenizer = _tokenizer(teacher.folder / TOKENIZER_FILE)
     ids, lengths = _token_ids(tokenizer, fit_texts)
     counts = np.bincount(ids, minlength=len(token_vectors))
     weights = (SIF_SMOOTHING / (SIF_SMOOTHING + counts / counts.sum())).astype(np.float32)
