@@ -43,8 +43,8 @@ WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")
 # Handles like SpotifyCares, Uber_Support or AskPlayStation also appear as the bare brand word in tweets.
 HANDLE_SUFFIX = re.compile(r"_?(help|support|cares?|service|team|tweets|uk|us|es)$")
 HANDLE_PREFIX = re.compile(r"^ask_?")
-# Kana mark a text as Japanese (Chinese has none); runs of kana and kanji (with the iteration and long-vowel marks)
-# are the spans a Japanese word never crosses spaces in.
+# Kana mark a text as Japanese (Chinese has none). In such a text, runs of kana and kanji (with the iteration and
+# long-vowel marks) go to the segmenter; Latin words and the rest are tokenised as in any other text.
 KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]")
 KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff々]")
 JAPANESE_RUN = re.compile(r"([\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f\u3400-\u4dbf\u4e00-\u9fff々〆ヵヶ]+)")
