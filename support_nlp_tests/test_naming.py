@@ -4,11 +4,15 @@ import numpy as np
 import pytest
 
 from support_nlp.core.categories import fit_categories
-from support_nlp.core.encoders import BUNDLED_MODEL_NAME
+from support_nlp.core.embedding import embed_texts
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
+from support_nlp.core.language import detect_languages
 from support_nlp.core.naming import (
+    KANA,
     NamingConfig,
     brand_words,
     class_tfidf,
+    japanese_tokenizer,
     keyword_tokens,
     name_categories,
     name_from,
@@ -102,3 +106,60 @@ def test_one_huge_text_cannot_rename_a_category(named):
         [*tweets["text"], tweets["text"].iloc[0]], np.append(labels, 0), vectors, tweets["brand"].unique()
     )
     assert [n.name for n in flooded] == [n.name for n in once]
+
+
+def test_japanese_is_cut_into_words_without_particles_and_english_keeps_its_words(bundled_sample):
+    # Real tweets of the bundled sample: Japanese with English words in it (ids 325, 2537), and English with the
+    # katakana ツ of a shrug (265520), which stays out like any one-letter token.
+    tweets = bundled_sample.set_index("tweet_id")["text"]
+    excluded = stop_words() | swear_words()
+    assert keyword_tokens(tweets["325"], excluded, max_tokens=60) == [
+        "amazon",
+        "プライム",
+        "ビデオ",
+        "再生",
+        "エラー",
+        "多い",
+    ]
+    wifi = keyword_tokens(tweets["2537"], excluded, max_tokens=60)
+    assert {"テレビ", "stick", "wifi", "接続", "切れる"} <= set(wifi) and not {"に", "を", "が", "しか"} & set(wifi)
+    assert keyword_tokens(tweets["265520"], excluded, max_tokens=60) == [
+        "weird",
+        "just",
+        "started",
+        "working",
+        "cheers",
+    ]
+
+
+def test_texts_without_kana_never_load_the_japanese_dictionary(named):
+    tweets = named[0]
+    texts = tweets["text"].loc[~tweets["text"].str.contains(KANA)]
+    japanese_tokenizer.cache_clear()
+    for text in texts:
+        keyword_tokens(text, stop_words(), max_tokens=60)
+    assert len(texts) > 100 and japanese_tokenizer.cache_info().currsize == 0
+
+
+def test_a_japanese_category_is_named_by_its_words_not_its_sentences(bundled_sample, real_slice_csv, named):
+    # The Japanese tweets of the bundled sample as one more category next to the categories of the real slice.
+    inbound = bundled_sample.loc[bundled_sample["inbound"] == "True"]
+    japanese = inbound["text"].loc[np.array(detect_languages(inbound["text"].tolist())) == "ja"].tolist()
+    tweets, vectors = real_training_set(real_slice_csv)
+    labels = named[2]
+    k = int(labels.max()) + 1
+    namings = name_categories(
+        [*tweets["text"], *japanese],
+        np.append(labels, np.full(len(japanese), k)),
+        np.vstack([vectors, embed_texts(japanese, load_encoder())]),
+        tweets["brand"].unique(),
+    )
+    words = {word for phrase, _ in namings[k].keyphrases for word in phrase.split()}
+    tokens = [token for text in japanese for token in japanese_tokenizer().tokenize(text)]
+    # Each keyphrase word is one word of the tweets as the analyser reads them (a verb in its dictionary form),
+    # where the letters-only tokenizer took every run between punctuation as one word.
+    assert len(japanese) >= 20 and words
+    assert words <= {token.surface for token in tokens} | {token.base_form for token in tokens}
+    particles = {token.surface for token in tokens if token.part_of_speech.split(",")[0] in {"助詞", "助動詞"}}
+    assert {"が", "を", "に", "です", "ます"} <= particles and not words & particles
+    assert set(namings[k].name.replace(",", "").split()) <= words

@@ -203,3 +203,6 @@ def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     assert single + row["mixed-language categories"] == categories.k
     assert (issues["language"].isin(["en", "und"])).mean() < 1
     assert row["non-English tweets in English-majority categories %"] == 0
+    table = quality.categories_table(categories, keyphrases=True)
+    assert list(table["keyphrases"].str.split(", ").str[0]) == [c.keywords[0][0] for c in categories.by_size()]
+    assert "keyphrases" not in quality.categories_table(categories)

@@ -3,6 +3,7 @@
     python -m support_nlp.benchmarks.quality            # the evaluation sets (a few minutes on 2 cores)
     python -m support_nlp.benchmarks.quality --dev      # the dev sets that clustering settings were chosen on
     python -m support_nlp.benchmarks.quality --actionability  # real unlabelled tweets: kinds, categories, other
+    python -m support_nlp.benchmarks.quality --actionability --keyphrases  # ... and each category's keyphrases
     python -m support_nlp.benchmarks.quality --dev --taxonomy  # seeds: tweet threshold and adoption share chosen
 
 Evaluation sets (support_nlp/benchmarks/data, each with a PROVENANCE.md):
@@ -468,11 +469,15 @@ def language_shares(category: Category) -> str:
     return ", ".join(f"{language} {100 * share:.0f}" for language, share in list(category.languages.items())[:3])
 
 
-def categories_table(categories: CategoryModel) -> pd.DataFrame:
+KEYPHRASES_SHOWN = 5
+
+
+def categories_table(categories: CategoryModel, keyphrases: bool = False) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "language": c.language_group,
             "name": c.name,
+            **({"keyphrases": ", ".join(phrase for phrase, _ in c.keywords[:KEYPHRASES_SHOWN])} if keyphrases else {}),
             "tweets": c.size,
             "languages %": language_shares(c),
             "example": " ".join(c.representatives[0].split())[:90],
@@ -498,14 +503,16 @@ def language_examples(issues: pd.DataFrame, categories: CategoryModel, language:
     ).sort_values("category")
 
 
-def run_actionability(model: str, cache_dir: Path, report=print) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def run_actionability(
+    model: str, cache_dir: Path, keyphrases: bool = False, report=print
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The summary, and per set the tables to read, by title."""
     summary, tables = [], {}
     for name, load in REAL_TWEET_SETS.items():
         started = time.perf_counter()
         conversation, issues, categories = categorise_real_tweets(name.split(" ")[0], load(), model, cache_dir)
         summary.append(actionability(name, conversation, issues, categories))
-        tables[f"Categories of {name}"] = categories_table(categories)
+        tables[f"Categories of {name}"] = categories_table(categories, keyphrases)
         tables[f"Tweets in language {EXAMPLE_LANGUAGE!r} of {name} and their categories (seeded sample)"] = (
             language_examples(issues, categories, EXAMPLE_LANGUAGE)
         )
@@ -710,13 +717,16 @@ def main(argv: list[str] | None = None) -> None:
         "--actionability", action="store_true", help="only the real unlabelled tweets: kinds, categories, other"
     )
     parser.add_argument(
+        "--keyphrases", action="store_true", help="with --actionability: each category's keyphrases, best first"
+    )
+    parser.add_argument(
         "--taxonomy",
         action="store_true",
         help="only the team's seeds (core/seeds.py): tweet threshold and adoption share by precision",
     )
     args = parser.parse_args(argv)
     if args.actionability:
-        summary, tables = run_actionability(args.model, args.cache_dir)
+        summary, tables = run_actionability(args.model, args.cache_dir, args.keyphrases)
         print(f"\nActionability on real unlabelled tweets (model {args.model})\n")
         print(summary.set_index("set").T.to_markdown())
         for title, table in tables.items():

@@ -1,8 +1,9 @@
 """Category names people would write: short keyphrases ("cancelled flight", "lost luggage"), not keyword triples.
 
 1. Candidates are the uni- and bi-grams of the category's tweets (stop words of every supported language, brand
-   handles, emoji, numbers, URLs and placeholders such as __email__ removed before n-grams are formed), ranked by
-   class-based TF-IDF: frequent in the category, rare across categories.
+   handles, emoji, numbers, URLs and placeholders such as __email__ removed before n-grams are formed; Japanese,
+   written without spaces, is cut into words by a morphological analyser), ranked by class-based TF-IDF: frequent
+   in the category, rare across categories.
 2. Each text counts once per phrase and only its first `max_tokens_per_text` words count, so one very long or
    repetitive text cannot rename a category; phrases frequent in every category ("thanks") are dropped.
 3. KeyBERT-style re-ranking: a phrase's vector is the mean embedding of all tweets using it; phrases whose vector is
@@ -19,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import emoji
 import numpy as np
@@ -26,6 +28,9 @@ import stopwordsiso
 from better_profanity.utils import get_complete_path_of_file, read_wordlist
 from scipy import sparse
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+if TYPE_CHECKING:
+    from janome.tokenizer import Tokenizer
 
 # The languages the language detector reports for twcs (core/language.py).
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
@@ -38,6 +43,11 @@ WORD = re.compile(r"(?u)\b[^\W\d_]{2,}\b")
 # Handles like SpotifyCares, Uber_Support or AskPlayStation also appear as the bare brand word in tweets.
 HANDLE_SUFFIX = re.compile(r"_?(help|support|cares?|service|team|tweets|uk|us|es)$")
 HANDLE_PREFIX = re.compile(r"^ask_?")
+# Kana mark a text as Japanese (Chinese has none). In such a text, runs of kana and kanji (with the iteration and
+# long-vowel marks) go to the segmenter; Latin words and the rest are tokenised as in any other text.
+KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f]")
+KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff々]")
+JAPANESE_RUN = re.compile(r"([\u3041-\u309f\u30a0-\u30ff\uff66-\uff9f\u3400-\u4dbf\u4e00-\u9fff々〆ヵヶ]+)")
 
 
 @dataclass(frozen=True)
@@ -106,12 +116,55 @@ def swear_words() -> frozenset[str]:
     return words | {f"{word}s" for word in words if " " not in word} | OTHER_LANGUAGES_SWEAR_WORDS
 
 
+# Parts of speech (Janome's IPADIC tags) that carry a topic: nouns, verbs, adjectives. Particles, auxiliaries,
+# adverbs, conjunctions, prefixes and symbols never do, nor nouns that only stand for another (pronouns, numbers,
+# suffixes such as さん, dependent nouns such as こと) and verbs that only follow another (している's いる).
+JAPANESE_CONTENT_POS = frozenset({"名詞", "動詞", "形容詞"})
+JAPANESE_FUNCTION_SUBTYPES = frozenset({"代名詞", "数", "接尾", "非自立"})
+
+
+@cache
+def japanese_tokenizer() -> Tokenizer:
+    # Imported here, not at the top: only texts with kana load the dictionary, so English runs pay nothing.
+    from janome.tokenizer import Tokenizer
+
+    return Tokenizer()
+
+
+def japanese_words(run: str) -> list[str]:
+    """The content words of a run of Japanese script, verbs and adjectives in their dictionary form (届か -> 届く),
+    so inflections of one word count together. A word of one character is a kanji (車, 駅): one kana alone is a
+    stray, such as the ツ of the shrug ¯\\_(ツ)_/¯ in English tweets."""
+    words = []
+    for token in japanese_tokenizer().tokenize(run):
+        pos, subtype = token.part_of_speech.split(",")[:2]
+        word = token.surface if pos == "名詞" else token.base_form
+        if (
+            pos in JAPANESE_CONTENT_POS
+            and subtype not in JAPANESE_FUNCTION_SUBTYPES
+            and (len(word) > 1 or KANJI.match(word))
+        ):
+            words.append(word)
+    return words
+
+
+def words_of(text: str) -> list[str]:
+    """Letter words of a lower-cased text, two letters or more; in a Japanese text its Japanese runs are cut into
+    words."""
+    if not KANA.search(text):
+        return WORD.findall(text)
+    pieces = JAPANESE_RUN.split(text)  # runs of Japanese script at odd positions
+    return [
+        word for i, piece in enumerate(pieces) for word in (japanese_words(piece) if i % 2 else WORD.findall(piece))
+    ]
+
+
 def keyword_tokens(text: str, excluded: frozenset[str], max_tokens: int) -> list[str]:
     text = html.unescape(text)
     for pattern in (URL, MENTION, PLACEHOLDER):
         text = pattern.sub(" ", text)
     text = emoji.replace_emoji(text, replace=" ")
-    words = WORD.findall(text.lower())[:max_tokens]
+    words = words_of(text.lower())[:max_tokens]
     # A brand written as two words ("Wells Fargo", "Virgin Trains" for the handles WellsFargo, VirginTrains).
     split_brand = {i for i, pair in enumerate(zip(words, words[1:], strict=False)) if "".join(pair) in excluded}
     split_brand |= {i + 1 for i in split_brand}
