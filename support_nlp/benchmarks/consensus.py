@@ -6,7 +6,8 @@
 Evidence accumulation (Fred and Jain, 2005): many cheap partitions of the same rows are pooled into a
 co-association matrix, the share of the partitions holding both rows that put them in one group. The partitions
 come from the product's own spectral embedding, computed once: the neighbour graph of the smoothed vectors
-(`smoothing_neighbours`, as the product partitions) and its eigenvectors for the largest candidate k; for every
+(`smoothing_neighbours`, as the product partitions; `--graph-smoothing 0`: the unsmoothed graph whose
+eigenvectors the product's k search already computes) and its eigenvectors for the largest candidate k; for every
 candidate k (`k_candidates`) and ensemble seed, KMeans with one start on the first k coordinates (rows of unit
 length) of a seeded subsample of the rows. Average linkage on 1 − co-association gives the consensus tree:
 
@@ -37,7 +38,14 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import normalized_mutual_info_score
 
-from support_nlp.benchmarks.quality import DEFAULT_CACHE, DEV_SETS, EVALUATION_SETS, PreparedSet, cluster, prepare
+from support_nlp.benchmarks.quality import (
+    DEFAULT_CACHE,
+    PreparedSet,
+    add_set_arguments,
+    chosen_sets,
+    cluster,
+    prepare,
+)
 from support_nlp.core.categories import (
     ClusteringConfig,
     assign_to_nearest,
@@ -146,15 +154,18 @@ def score_row(prepared: PreparedSet, method: str, labels: np.ndarray, categories
     }
 
 
-def consensus_rows(prepared: PreparedSet, config: ClusteringConfig, seeds: int) -> tuple[list[dict], str]:
-    """The product's default and the consensus rows of one set, and what each cost."""
+def consensus_rows(
+    prepared: PreparedSet, config: ClusteringConfig, seeds: int, graph_smoothing: int
+) -> tuple[list[dict], str]:
+    """The product's default and the consensus rows of one set, and what each cost; the ensemble's graph is built
+    on vectors smoothed with `graph_smoothing` neighbours."""
     started = time.perf_counter()
     labels, product = cluster(prepared, config)
     product_seconds = time.perf_counter() - started
     rows = [score_row(prepared, "product (default): silhouette plateau", labels, product.k)]
     ks = k_candidates(len(prepared.vectors), config)
     started = time.perf_counter()
-    ensemble = spectral_ensemble(prepared.vectors, ks, config, seeds)
+    ensemble = spectral_ensemble(prepared.vectors, ks, replace(config, smoothing_neighbours=graph_smoothing), seeds)
     tree = consensus_tree(ensemble.coassociation)
     ensemble_seconds = time.perf_counter() - started
     lifetime_k = longest_lifetime_k(tree, ks[0], ks[-1])
@@ -183,26 +194,27 @@ def consensus_rows(prepared: PreparedSet, config: ClusteringConfig, seeds: int) 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
-    parser.add_argument("--sets", help="comma-separated subset of the chosen sets")
+    add_set_arguments(parser)
     parser.add_argument(
         "--ensemble-seeds",
         type=int,
         default=ENSEMBLE_SEEDS,
         help=f"partitions per candidate k (default {ENSEMBLE_SEEDS})",
     )
+    parser.add_argument(
+        "--graph-smoothing",
+        type=int,
+        default=ClusteringConfig().smoothing_neighbours,
+        help="neighbours the ensemble's graph vectors are smoothed with (default: the product's partitions'; "
+        "0: the graph its k search uses)",
+    )
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args(argv)
-    available = DEV_SETS if args.dev else EVALUATION_SETS
-    names = args.sets.split(",") if args.sets else list(available)
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        parser.error(f"unknown sets {unknown}; choose from {list(available)}")
     config, rows = ClusteringConfig(), []
-    for name in names:
+    for name, load in chosen_sets(parser, args).items():
         started = time.perf_counter()
-        prepared = prepare(available[name](), BUNDLED_MODEL_NAME, args.cache_dir)
-        set_rows, cost = consensus_rows(prepared, config, args.ensemble_seeds)
+        prepared = prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
+        set_rows, cost = consensus_rows(prepared, config, args.ensemble_seeds, args.graph_smoothing)
         rows += set_rows
         print(f"{name}: {len(prepared.vectors):,} texts, {time.perf_counter() - started:.0f} s ({cost})", flush=True)
     print(f"\nConsensus and the product's default vs human labels (%, seed {config.seed})\n")
