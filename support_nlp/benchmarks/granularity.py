@@ -28,9 +28,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from support_nlp.benchmarks.quality import (
     DEFAULT_CACHE,
-    DEV_SETS,
-    EVALUATION_SETS,
     PreparedSet,
+    add_set_arguments,
+    chosen_sets,
     cluster,
     prepare,
 )
@@ -128,21 +128,15 @@ def rule_rows(prepared: PreparedSet, config: ClusteringConfig, splits: int) -> t
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
-    parser.add_argument("--sets", help="comma-separated subset of the chosen sets")
+    add_set_arguments(parser)
     parser.add_argument("--splits", type=int, default=2, help="seeded splits into halves (default 2)")
     parser.add_argument("--curves", action="store_true", help="also print stability and silhouette by k")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args(argv)
-    available = DEV_SETS if args.dev else EVALUATION_SETS
-    names = args.sets.split(",") if args.sets else list(available)
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        parser.error(f"unknown sets {unknown}; choose from {list(available)}")
     config, rows = ClusteringConfig(), []
-    for name in names:
+    for name, load in chosen_sets(parser, args).items():
         started = time.perf_counter()
-        prepared = prepare(available[name](), BUNDLED_MODEL_NAME, args.cache_dir)
+        prepared = prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
         set_rows, curve, cost = rule_rows(prepared, config, args.splits)
         rows += set_rows
         print(f"{name}: {len(prepared.vectors):,} texts, {time.perf_counter() - started:.0f} s ({cost})", flush=True)

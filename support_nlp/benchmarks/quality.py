@@ -706,10 +706,25 @@ def run_taxonomy(sets: list[LabelledSet], trials: list[int], model: str, cache_d
         )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dev and --sets, shared by the benchmarks over the labelled sets (see `chosen_sets`)."""
     parser.add_argument("--dev", action="store_true", help="run the dev sets instead of the evaluation sets")
     parser.add_argument("--sets", help="comma-separated subset of the chosen sets")
+
+
+def chosen_sets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Callable[[], LabelledSet]]:
+    """The dev or evaluation sets that --dev and --sets choose, by name; an unknown name is a usage error."""
+    available = DEV_SETS if args.dev else EVALUATION_SETS
+    names = args.sets.split(",") if args.sets else list(available)
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        parser.error(f"unknown sets {unknown}; choose from {list(available)}")
+    return {name: available[name] for name in names}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_set_arguments(parser)
     parser.add_argument("--seeds", type=int, default=3, help="clustering and split seeds 0..N-1 (default 3)")
     parser.add_argument("--model", default=BUNDLED_MODEL_NAME, help="embedding model (default: the bundled one)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
@@ -733,20 +748,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\n{title}\n")
             print(table.to_markdown(index=False))
         return
-    available = DEV_SETS if args.dev else EVALUATION_SETS
-    names = args.sets.split(",") if args.sets else list(available)
-    unknown = sorted(set(names) - set(available))
-    if unknown:
-        parser.error(f"unknown sets {unknown}; choose from {list(available)}")
+    sets = [load() for load in chosen_sets(parser, args).values()]
     started = time.perf_counter()
     if args.taxonomy:
-        run_taxonomy(
-            [available[name]() for name in names], list(range(args.seeds)), args.model, args.cache_dir, args.dev
-        )
+        run_taxonomy(sets, list(range(args.seeds)), args.model, args.cache_dir, args.dev)
         return
-    clustering, classifier = run_benchmark(
-        [available[name]() for name in names], list(range(args.seeds)), args.model, args.cache_dir
-    )
+    clustering, classifier = run_benchmark(sets, list(range(args.seeds)), args.model, args.cache_dir)
     print(f"\nClustering vs human labels (%, mean ± std over {args.seeds} seeds; model {args.model})\n")
     print(clustering.to_markdown(index=False))
     print(f"\nClassifier on a held-out fifth (%, mean ± std over {args.seeds} seeds)\n")
