@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -195,6 +196,13 @@ def run_pipeline(
     )
 
 
+def padded(text: str, columns: int) -> str:
+    """`text` padded to `columns` terminal columns: wide characters (Japanese, Chinese) take two, so padding by
+    character count would push a Japanese category's figures out of line."""
+    width = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    return text + " " * max(columns - width, 0)
+
+
 def summary(result: PipelineResult) -> str:
     categories = result.categories
     clustered = len(categories.tweet_ids) + len(categories.outlier_ids)
@@ -209,9 +217,8 @@ def summary(result: PipelineResult) -> str:
         keyphrases = ", ".join(phrase for phrase, _ in c.keywords[:5])
         language = f"[{c.language_group}] " if c.language_group not in ("en", ALL_LANGUAGES) else ""
         origin = "seed" if c.seed else "new"
-        lines.append(
-            f"  [{c.id:>2}] {origin:<4} {language + c.name:<36} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})"
-        )
+        name = padded(language + c.name, 36)
+        lines.append(f"  [{c.id:>2}] {origin:<4} {name} {c.size:>7,} tweets {c.share:>6.1%}  ({keyphrases})")
         if note := overlap_note(c):
             lines.append(f"{'':12}{note}: the report says why it is not the seed's and how to make it so")
     seeds = sum(1 for c in categories.categories if c.seed)

@@ -20,7 +20,7 @@ from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
 from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
 from support_nlp.defs.assets.trends import CONVERSATION_ONLY, trend_category
-from support_nlp.pipeline import summary
+from support_nlp.pipeline import padded, summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
 
 
@@ -149,6 +149,14 @@ def test_runs_report_progress_and_a_summary(pipeline_run):
     embeddings_metadata = latest_metadata(instance, "embeddings", SLICE_DAYS[0])
     assert embeddings_metadata["dim"] == 384
     assert embeddings_metadata["model"] == "all-MiniLM-L6-v2"
+
+
+def test_category_names_in_wide_script_are_padded_to_the_same_columns():
+    # The bundled sample's mixed-language category as `make run` named it: katakana take two terminal columns each.
+    japanese, english = padded("[other languages] プライム, comprar", 36), padded("delivery, package", 36)
+    assert len(english) == 36
+    assert len(japanese) == 36 - len("プライム")
+    assert padded("x" * 40, 36) == "x" * 40
 
 
 def test_definitions_validate(tmp_path):
