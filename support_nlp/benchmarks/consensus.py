@@ -136,7 +136,14 @@ def finished_labels(prepared: PreparedSet, partition: np.ndarray, config: Cluste
     categories (as `quality.cluster` labels them); and the number of categories."""
     features = PCA(n_components=config.pca_components, random_state=config.seed).fit_transform(prepared.vectors)
     _, labels = assign_to_nearest(features, member_means(features, partition))
-    outliers = outlier_rows(similarity_to_category(prepared.vectors, labels), config)
+    return with_other(prepared.vectors, labels, config)
+
+
+def with_other(vectors: np.ndarray, labels: np.ndarray, config: ClusteringConfig) -> tuple[np.ndarray, int]:
+    """Every row's category, "other" by the product's rule (rows too far from their category's mean embedding) as
+    one label after the categories (as `quality.cluster` labels them); and the number of categories."""
+    labels = labels.copy()
+    outliers = outlier_rows(similarity_to_category(vectors, labels), config)
     members = np.setdiff1d(np.arange(len(labels)), outliers)
     kept, member_labels = np.unique(labels[members], return_inverse=True)
     labels[members], labels[outliers] = member_labels, len(kept)
