@@ -35,15 +35,8 @@ from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+from support_nlp.benchmarks import quality
 from support_nlp.benchmarks.consensus import score_row, with_other
-from support_nlp.benchmarks.quality import (
-    DEFAULT_CACHE,
-    PreparedSet,
-    add_set_arguments,
-    chosen_sets,
-    cluster,
-    prepare,
-)
 from support_nlp.core.categories import ClusteringConfig, member_means, unit_rows
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 
@@ -95,16 +88,16 @@ def hybrid_vectors(vectors: np.ndarray, tfidf: sparse.csr_matrix, weight: float,
     return unit_rows(np.hstack([unit_rows(vectors), weight * unit_rows(lexical)]))
 
 
-def every_row_labelled(prepared: PreparedSet, config: ClusteringConfig) -> tuple[np.ndarray, int, float]:
+def every_row_labelled(prepared: quality.PreparedSet, config: ClusteringConfig) -> tuple[np.ndarray, int, float]:
     """The product's partition with no row in "other" (that is applied later, on the texts' own embeddings), its
     number of categories and the fit's seconds."""
     started = time.perf_counter()
-    labels, model = cluster(prepared, replace(config, max_outlier_share=0.0))
+    labels, model = quality.cluster(prepared, replace(config, max_outlier_share=0.0))
     return labels, model.k, time.perf_counter() - started
 
 
 def lexical_rows(
-    prepared: PreparedSet,
+    prepared: quality.PreparedSet,
     config: ClusteringConfig,
     refinement_weights: list[float],
     hybrid_weights: list[float],
@@ -143,26 +136,20 @@ def weights(text: str) -> list[float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_set_arguments(parser)
-    parser.add_argument(
-        "--refinement-weights",
-        type=weights,
-        default=list(REFINEMENT_WEIGHTS),
-        help="comma-separated weights of the c-TF-IDF cosine in the refinement ('' for none)",
-    )
-    parser.add_argument(
-        "--hybrid-weights",
-        type=weights,
-        default=list(HYBRID_WEIGHTS),
-        help="comma-separated weights of the TF-IDF part of the hybrid vectors ('' for none)",
-    )
+    quality.add_set_arguments(parser)
+    for variant, defaults, weighted in (
+        ("refinement", REFINEMENT_WEIGHTS, "the c-TF-IDF cosine in the refinement"),
+        ("hybrid", HYBRID_WEIGHTS, "the TF-IDF part of the hybrid vectors"),
+    ):
+        help_text = f"comma-separated weights of {weighted} ('' for none; default {','.join(map(str, defaults))})"
+        parser.add_argument(f"--{variant}-weights", type=weights, default=list(defaults), help=help_text)
     parser.add_argument("--rounds", type=int, default=REFINEMENT_ROUNDS, help="reassignment rounds of the refinement")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--cache-dir", type=Path, default=quality.DEFAULT_CACHE)
     args = parser.parse_args(argv)
     config, rows = ClusteringConfig(), []
-    for name, load in chosen_sets(parser, args).items():
+    for name, load in quality.chosen_sets(parser, args).items():
         started = time.perf_counter()
-        prepared = prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
+        prepared = quality.prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
         rows += lexical_rows(prepared, config, args.refinement_weights, args.hybrid_weights, args.rounds)
         print(f"{name}: {len(prepared.vectors):,} texts, {time.perf_counter() - started:.0f} s", flush=True)
     columns = ["set", "granularity", "method", "k", "categories", "ACC", "NMI", "ARI", "other %", "seconds"]
