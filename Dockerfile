@@ -16,6 +16,10 @@ ENV PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1
 
+# The plots draw Japanese and other CJK category names with this font (support_nlp/plots.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 1000 dagster
 WORKDIR /opt/dagster/app
 

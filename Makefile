@@ -7,8 +7,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # The stack test's servers and browser (support_nlp_tests/test_stack.py), from Debian's packages. Chromium only
-# recommends a font, and without one the UI screenshot has no legible text.
-SYSTEM_PACKAGES := postgresql chromium chromium-driver docker-compose fonts-liberation
+# recommends a font, and without one the UI screenshot has no legible text. The plots draw Japanese and other CJK
+# category names with fonts-wqy-microhei (support_nlp/plots.py).
+SYSTEM_PACKAGES := postgresql chromium chromium-driver docker-compose fonts-liberation fonts-wqy-microhei
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 MATERIALIZE := $(BIN)/dagster asset materialize -m support_nlp.definitions
 # `make materialize-day` materializes DAY; `make retrain` learns from FIRST_DAY..LAST_DAY (the bundled sample's).

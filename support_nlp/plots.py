@@ -13,8 +13,32 @@ import matplotlib.dates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from support_nlp.core.category_schema import KCandidate  # noqa: E402
+
+# Category names hold Japanese (and any CJK) words, which DejaVu Sans lacks: matplotlib falls back per glyph to the
+# next family of font.family. The font is Debian's fonts-wqy-microhei (Makefile's SYSTEM_PACKAGES, the Dockerfile).
+LATIN_FONT = "DejaVu Sans"
+CJK_FONT = "WenQuanYi Micro Hei"
+CJK_FONT_PACKAGE = "fonts-wqy-microhei"
+CJK_FONT_FILE = "wqy-microhei.ttc"
+
+
+def cjk_font_available() -> bool:
+    """Whether matplotlib can use CJK_FONT. matplotlib's font cache does not see fonts installed after it was built,
+    so the font's file is looked for among the system's fonts and registered when the cache lacks it."""
+    if any(font.name == CJK_FONT for font in font_manager.fontManager.ttflist):
+        return True
+    for path in font_manager.findSystemFonts():
+        if path.endswith(CJK_FONT_FILE):
+            font_manager.fontManager.addfont(path)
+    return any(font.name == CJK_FONT for font in font_manager.fontManager.ttflist)
+
+
+# Without the font the defaults stay (DejaVu Sans, CJK glyphs drawn as boxes): an absent family warns at every text.
+if cjk_font_available():
+    matplotlib.rcParams["font.family"] = [LATIN_FONT, CJK_FONT]
 
 
 def figure_png(fig) -> bytes:

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from support_nlp.benchmarks.quality import twcs_topic_rows
 from support_nlp.core.conversation import (
     ACKNOWLEDGEMENT,
     CONVERSATIONAL_KINDS,
@@ -40,6 +41,26 @@ REAL_TWEETS = {
     ("@SpotifyCares Hello", False): GREETING,
     ("@SpotifyCares Done!", False): ACKNOWLEDGEMENT,
     ("@SpotifyCares Yes", False): ACKNOWLEDGEMENT,
+    # Short answers and chatter to an agent; seasonal and closing wishes.
+    ("@AppleSupport Yes it is", False): ACKNOWLEDGEMENT,
+    ("@TMobileHelp I did man.", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares Lol got it", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares @481621 Oh yes!!!!", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares HAHA YAAAAASSS! https://t.co/n5wRpT0phK", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares Sorry I was rude 🤗", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares Sounds good!", False): ACKNOWLEDGEMENT,
+    ("@SpotifyCares Aw you're so sweet let's be friends", False): THANKS,
+    ("@SpotifyCares Thankyou :)", False): THANKS,
+    (
+        "@SpotifyCares Awesome, thank you so much! Really appreciate it, and I hope your entire team has a great "
+        "holiday!",
+        False,
+    ): THANKS,
+    ("@SpotifyCares Everything is back to normal. Thank you, have a great night and happy holidays!", False): THANKS,
+    ("Happy halloween! decided to go with a @British_Airways logo this year :P https://t.co/DHYvgFTnHj", True): (
+        GREETING
+    ),
+    ("Got my $3 #boorito from @chipotletweets #happyhalloween🎃 https://t.co/csK92IhYn7", True): GREETING,
     ("@SpotifyCares 😡😡😡😡😡😡", False): EMPTY,
     ("@SpotifyCares  https://t.co/RGH1HRJIlB", False): EMPTY,
     ("@115888 @SpotifyCares", False): EMPTY,
@@ -50,6 +71,37 @@ REAL_TWEETS = {
         False,
     ): ISSUE,
     ("@SpotifyCares Thanks, will it be available before the end of the year?", False): ISSUE,
+    # The same words with a problem stated.
+    (
+        "@SpotifyCares Yeah it is, but why is @135616 getting launched if I only want to use Spotify. I'm calling it "
+        "a bug.",
+        False,
+    ): ISSUE,
+    ("@Uber_Support I did. No response.", False): ISSUE,
+    (
+        "@XboxSupport Lol so there's no one @115786 who can say when they're going to be shipped...? That's kinda "
+        "weird",
+        False,
+    ): ISSUE,
+    (
+        "@115790 @XboxSupport redeemed a code for fifa points this afternoon and still haven't got it. Why is this?",
+        True,
+    ): ISSUE,
+    ("@Uber_Support my driver crashed and I hit my head happy Halloween", True): ISSUE,
+    (
+        "@Tesco you have cancelled my order twice this week as it's bulk and to a business address - ITS FOR A FOOD "
+        "BANK! Merry Christmas",
+        True,
+    ): ISSUE,
+    (
+        "@SpotifyCares i think you might have figured it out! it's out now. thanks guys. i was expecting a little "
+        "sooner though, like other albums do. have a good day, happy thanksgiving. unless you're swedish",
+        False,
+    ): ISSUE,
+    (
+        "@SpotifyCares so kindly add Pakistan in your launching country list as many people here wants @115888 here",
+        False,
+    ): ISSUE,
     ("@116216 me pueden ayudar me robaronmi cuenta de psn", True): ISSUE,
     ("@116875 hola @116875 tengo un  problema con mi pedido", True): ISSUE,
     (
@@ -64,6 +116,16 @@ REAL_TWEETS = {
 def test_real_tweets_get_their_kind(tweet, expected):
     text, opens = tweet
     assert message_kind(text, opens) == expected
+
+
+def test_tweets_with_a_human_issue_topic_stay_issues():
+    """The labelled twcs topic tweets (benchmarks/data/twcs_topics) marked with a topic other than praise state an
+    issue: the act rules must leave them `issue` when they open a thread."""
+    rows = twcs_topic_rows()
+    labelled_issues = rows[rows["topics"].map(lambda topics: any(not t.endswith("/Service Praise") for t in topics))]
+    kinds = pd.Series([message_kind(text, opens_thread=True) for text in labelled_issues["text"]])
+    assert len(kinds) >= 300
+    assert (kinds == ISSUE).mean() >= 0.99, labelled_issues["text"][(kinds != ISSUE).to_numpy()].tolist()
 
 
 def test_device_details_are_only_an_answer_in_a_follow_up():

@@ -188,6 +188,8 @@ def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     assert row["tweets"] == len(tweets)
     assert row["conversational kinds %"] + row["issue messages %"] == pytest.approx(100, abs=0.2)
     assert row["conversational kinds %"] >= 10  # thanks, DM sent, details... are a real share of inbound tweets
+    kinds = [row[f"{kind} %"] for kind in CONVERSATIONAL_KINDS]
+    assert sum(kinds) == pytest.approx(row["conversational kinds %"], abs=0.5) and min(kinds) >= 0
     assert set(conversation.loc[conversation["message_kind"] != "issue", "message_kind"]) <= set(CONVERSATIONAL_KINDS)
     assert (
         row["clustered (thread-opening issues)"]

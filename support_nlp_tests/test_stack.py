@@ -42,6 +42,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 from dagster_postgres.utils import pg_url_from_config
 
 from support_nlp.core.artifacts import artifact_from_bytes
+from support_nlp.plots import CJK_FONT_PACKAGE
 from support_nlp_tests.conftest import SLICE_DAYS, SLICE_RANGE
 from support_nlp_tests.s3_server import REGION, S3Server
 from support_nlp_tests.stack.browser import (
@@ -645,6 +646,8 @@ def test_dockerfile_builds_one_non_root_image_from_files_that_exist():
     requested = {extra for argument in installs for extra in re.findall(r'"\.\[([\w,-]+)\]"', argument)}
     assert requested == {"deploy"} and requested <= set(extras)
     assert all("-c constraints.txt" in argument for argument in installs)  # the lock make install uses
+    # The plots' CJK fallback font (support_nlp/plots.py): without it Japanese category names draw as boxes.
+    assert any(keyword == "RUN" and CJK_FONT_PACKAGE in argument.split() for keyword, argument in instructions)
 
 
 # ---------------------------------------------------------------------------------- .github/workflows

@@ -61,7 +61,7 @@ from support_nlp.core.categories import (
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows
+from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows, kind_shares
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import UNDETERMINED, detect_languages
@@ -421,6 +421,11 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
         "set": name,
         "tweets": tweets,
         "conversational kinds %": round(100 * float((conversation["message_kind"] != ISSUE).mean()), 1),
+        **{
+            f"{kind} %": round(100 * share, 1)
+            for kind, share in kind_shares(conversation["message_kind"]).items()
+            if kind != ISSUE
+        },
         "issue messages %": round(100 * float((conversation["message_kind"] == ISSUE).mean()), 1),
         "clustered (thread-opening issues)": len(issues),
         "in a category %": round(100 * in_categories / len(issues), 1),

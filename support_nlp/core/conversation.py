@@ -59,7 +59,8 @@ PROBLEM_CUES = _words(
     r"porqu[eé]", r"por qu[eé]", r"c[oó]mo", r"cu[aá]ndo", r"nunca",
 )  # fmt: skip
 THANKS_PATTERN = _words(
-    r"thanks?", r"thank (?:you|u|ya)", r"thx", r"thnx", r"tks", r"ty", r"cheers", r"appreciated?", r"grateful",
+    r"thanks?", r"thank ?(?:you|u|ya)", r"thx", r"thnx", r"thnks", r"tks", r"ty", r"cheers", r"appreciated?",
+    r"grateful",
     r"awesome", r"great", r"perfect", r"brilliant", r"amazing", r"excellent", r"love (?:you|it|u)",
     r"(?:you|u) (?:guys )?(?:rock|are the best)", r"(?:it )?works? now", r"(?:all )?sorted", r"(?:that )?worked",
     r"fixed", r"solved", r"resolved", r"gracias", r"mil gracias", r"genial", r"perfecto", r"excelente",
@@ -67,8 +68,24 @@ THANKS_PATTERN = _words(
     r"arigato", r"ありがとう\w*",
     # Praise that opens a thread ("Shoutout to @ChipotleTweets for doing the $3 deal") states no issue either.
     r"shout ?outs?", r"love (?:the|this|my|your|that|these|how)", r"(?:a )?blessing", r"the best", r"so good",
-    r"kudos", r"well done", r"delicious", r"yumm*y", r"happy (?:halloween|thanksgiving|holidays|new year)",
-    r"merry christmas",
+    r"kudos", r"well done", r"delicious", r"yumm*y",
+    # Kind words to the agent ("Aw you're so sweet let's be friends").
+    r"(?:so|too|very) (?:sweet|kind)", r"(?:youre|you are|ur|u r) (?:so |too |very )?(?:sweet|kind|a star|a legend)",
+)  # fmt: skip
+# Seasonal and closing wishes ("happy halloween", "merry christmas @brand", "have a great day", "I hope your team has
+# a great holiday") say nothing about an issue: they do not count towards an act's length, and a tweet that is only
+# wishes, with no problem cue, is a greeting.
+WISH_ADJECTIVES = r"(?:great|good|nice|lovely|wonderful|happy|safe|blessed|fantastic|fab|awesome|amazing|beautiful)"
+WISH_OCCASIONS = r"(?:day|night|evening|weekend|week|one|holiday|holidays|thanksgiving|christmas|xmas|halloween)"
+WISHES = _words(
+    r"happy ?(?:halloween|thanksgiving|holidays?|new ?year|easter|hanukkah|diwali)\w*", r"merry ?(?:christmas|xmas)\w*",
+    r"seasons greetings",
+    rf"(?:i |we )?hope (?:you|u|your|ur|yall|everyone|all)(?: \w+){{0,3}} (?:has|have|had|enjoys?|gets?) an? "
+    rf"{WISH_ADJECTIVES} {WISH_OCCASIONS}",
+    rf"(?:have|enjoy) an? {WISH_ADJECTIVES} {WISH_OCCASIONS}",
+    r"feliz (?:navidad|halloween|a[ñn]o nuevo|d[ií]a|fin de semana|noche)", r"felices fiestas",
+    r"pr[oó]spero a[ñn]o nuevo", r"joyeux no[eë]l", r"frohe weihnachten", r"buon natale", r"feliz natal",
+    r"fijne feestdagen", r"prettige feestdagen", r"メリークリスマス", r"良いお年を",
 )  # fmt: skip
 DM_PATTERN = _words(
     r"(?:sent|send|sending|dm[’']?e?d|pm[’']?e?d|messaged|replied|responded)(?: (?:you|u|y[’']?all|it))?"
@@ -85,12 +102,21 @@ GREETING_PATTERN = re.compile(
     r"support|equipo|chicos))?[\s!.,?]*$",
     re.IGNORECASE,
 )
+# Short answers to an agent's question ("yes it is", "I did", "lol got it", "sorry I was rude"), with no more words.
 ACKNOWLEDGEMENT_PATTERN = re.compile(
-    r"^(?:ok(?:ay)?|k|kk|yes|yeah|yep|yup|sure|no|nope|done|will do|got it|i see|alright|all right|understood|"
-    r"noted|fine|cool|right|si|sí|vale|listo|claro|dale|de acuerdo|entendido|ya|oui|ja|d'accord)"
-    r"(?:[\s,.!]+(?:ok(?:ay)?|yes|thanks?|thank you|will do|done|sure|i will|i did|gracias|listo|vale))*[\s!.,?]*$",
+    r"^(?:ok+(?:ay)?|k|kk|ye+s+|ya+s+|yeah|yep|yup|sure|no|nope|done|will do|got it|i see|alright|all right|understood|"
+    r"noted|fine|cool|right|correct|exactly|definitely|absolutely|of course|for sure|sure thing|sounds good|"
+    r"(?:its |thats )?all good|no worries|i (?:just |already )?(?:did|do|have|am|will)(?: (?:it|that|so))?|just did|"
+    r"ill (?:try (?:it|that)|do (?:it|that)|let you know)|(?:it|that) (?:is|does|did|was)|thats (?:right|correct|it)|"
+    r"my bad|"
+    r"sorry(?: (?:about that|for (?:that|the (?:confusion|trouble|mix ?up))|i was rude))?|"
+    r"si|sí|vale|listo|claro|dale|de acuerdo|entendido|ya|oui|ja|d'accord)"
+    r"(?:[\s,.!]+(?:ok(?:ay)?|yes|thanks?|thank you|will do|done|sure|got it|i (?:will|did|do|have|am)|"
+    r"(?:it|that) (?:is|does|did|was)|man|dude|bro|lol|haha|gracias|listo|vale))*[\s!.,?]*$",
     re.IGNORECASE,
 )
+# Reactions before a short answer ("oh yes", "lol got it", "haha yaaas"): the answer decides the kind.
+LEADING_REACTIONS = re.compile(r"^(?:(?:o+h+|a+h+|a+w+|lo+l|ha(?:ha)+h?|lmao|wow|y+a+y+)\s+)+", re.IGNORECASE)
 # Device, version, order/account numbers and e-mail addresses: what an agent asks for, and gets, in a follow-up.
 DETAIL_TOKENS = re.compile(
     r"\b\d+(?:\.\d+)+\b|\b(?:ios|android|macos|os x|windows|iphone|ipad|ipod|mac(?:book)?|imac|galaxy|pixel|"
@@ -131,20 +157,20 @@ def message_kind(raw_text: str, opens_thread: bool) -> str:
     words = words_without_emoji(typed)
     text = " ".join(words)
     states_problem = bool(PROBLEM_CUES.search(text)) and not RESOLVED_PATTERN.fullmatch(text)
-    if ACKNOWLEDGEMENT_PATTERN.match(text):
+    if ACKNOWLEDGEMENT_PATTERN.match(LEADING_REACTIONS.sub("", text)):
         return ACKNOWLEDGEMENT
     if not opens_thread and len(words) <= MAX_DETAIL_WORDS and DETAIL_TOKENS.search(typed) and not states_problem:
         return DETAILS_GIVEN
     if sum(ch.isalpha() for ch in INTERJECTIONS.sub(" ", text)) < MIN_CONTENT_LETTERS:
         return EMPTY
     asks = "?" in typed and len(words) > MAX_GREETING_WORDS
-    if states_problem or asks or len(words) > MAX_ACT_WORDS:
+    if states_problem or asks or len(WISHES.sub(" ", text).split()) > MAX_ACT_WORDS:
         return ISSUE
     if DM_PATTERN.search(text):
         return DM_SENT
     if THANKS_PATTERN.search(text):
         return THANKS
-    if GREETING_PATTERN.match(text):
+    if GREETING_PATTERN.match(text) or WISHES.search(text):
         return GREETING
     return ISSUE
 
