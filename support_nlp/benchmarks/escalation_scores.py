@@ -62,7 +62,7 @@ class StudentViews:
 
 
 def student_views(
-    cascade: Cascade, vector_alone: StudentClassifier, fit_texts: list[str], teacher_cache: EmbeddingCache
+    cascade: Cascade, vector_alone: StudentClassifier, fit_texts: list[str], teacher_cache: EmbeddingCache | None
 ) -> StudentViews:
     vectors = embed_texts(fit_texts, cascade.teacher, cache=teacher_cache)
     labels = cascade.teacher_classifier.predict(vectors, 0.0)["category_id"].to_numpy()
@@ -81,7 +81,7 @@ class EscalationFeatures:
 
 
 def escalation_features(
-    texts: list[str], cascade: Cascade, views: StudentViews, teacher_cache: EmbeddingCache
+    texts: list[str], cascade: Cascade, views: StudentViews, teacher_cache: EmbeddingCache | None
 ) -> EscalationFeatures:
     vectors = embed_texts(texts, cascade.student)
     classifier = cascade.student_classifier
@@ -122,8 +122,9 @@ class ScoredTexts:
 
 FixedScore = Callable[[pd.DataFrame], np.ndarray]
 
+SHIPPED_SCORE = "top probability (shipped)"
 FIXED_SCORES: dict[str, FixedScore] = {
-    "top probability (shipped)": lambda f: f["top"].to_numpy(),
+    SHIPPED_SCORE: lambda f: f["top"].to_numpy(),
     "top-1 minus top-2 probability": lambda f: f["margin"].to_numpy(),
     "top probability, below all where the nearest teacher centroid disagrees": lambda f: (
         f["top"] + f["centroid_agrees"]
