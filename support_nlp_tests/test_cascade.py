@@ -14,6 +14,12 @@ import pytest
 from sklearn.cluster import KMeans
 from upath import UPath
 
+from support_nlp.benchmarks.escalation_scores import (
+    SHIPPED_SCORE,
+    compare_escalation_scores,
+    escalation_features,
+    student_views,
+)
 from support_nlp.core import cascade as cascade_module
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.cascade import (
@@ -190,6 +196,37 @@ def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweet
         # Calibrated for 97 % on other tweets; the floor leaves room for a different sample and CPU.
         assert agreement_with_teacher(labels.predictions, teacher_classifier, evaluation) >= 0.85
         assert labels.escalated_share < 1.0
+
+
+def test_the_escalation_score_comparison_reproduces_the_cascade_on_held_out_real_tweets(
+    student, teacher_classifier, student_classifiers, splits
+):
+    """The benchmark's comparison of escalation scores: on the shipped score it chooses the threshold
+    `calibrate_cascade` chooses and escalates on held-out tweets what the cascade escalates; every score, the
+    cross-fitted ones too, escalates some but not all calibration texts."""
+    training, calibration, evaluation = splits
+    fit_texts = training["text"].tolist()
+    cascade = calibrate_cascade(
+        student, teacher(), student_classifiers["vector + n-grams"], teacher_classifier, calibration, 0.97
+    )
+    views = student_views(cascade, student_classifiers["vector alone"], fit_texts, None)
+    calibration_features, evaluation_features = (
+        escalation_features(texts, cascade, views, None) for texts in (calibration, evaluation)
+    )
+    results = {r.score: r for r in compare_escalation_scores(calibration_features, [evaluation_features], 0.97)}
+
+    shipped = results[SHIPPED_SCORE]
+    assert shipped.threshold == cascade.escalate_below
+    labels = cascade.label(evaluation)
+    assert shipped.escalated == [pytest.approx(labels.escalated_share)]
+    assert shipped.agreement == [
+        pytest.approx(agreement_with_teacher(labels.predictions, teacher_classifier, evaluation))
+    ]
+    assert len(results) > 2 and all(0 < r.calibration_escalated < 1 for r in results.values())
+    # Every n-gram of a text the student classifier was fitted on is known to it; held-out tweets bring new ones.
+    seen = escalation_features(fit_texts[:200], cascade, views, None).features["unseen_ngram_share"]
+    assert (seen == 0).all() and evaluation_features.features["unseen_ngram_share"].between(0, 1).all()
+    assert evaluation_features.features["unseen_ngram_share"].mean() > 0
 
 
 def cascade_texts(splits) -> CascadeTexts:

@@ -1,6 +1,7 @@
 """The static student and the cascade against the all-transformer path, on real tweets.
 
-    python -m support_nlp.benchmarks.cascade [--quick] [--first-use-only] [--target-agreement 0.97] [--work-dir DIR]
+    python -m support_nlp.benchmarks.cascade [--quick] [--first-use-only] [--escalation-scores]
+        [--target-agreement 0.97] [--work-dir DIR]
 
 Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
@@ -24,6 +25,10 @@ and calibrated on the separate calibration texts (the fitting before models reco
 cascade with a student classifier of the student vector alone. Agreement is the share of evaluation texts whose
 label (the classifier's top category, no confidence floor) equals the all-transformer label. The cascade re-embeds
 escalated texts with the teacher without any cache, so its timing includes them.
+
+--escalation-scores compares, on the product's cascade, the scores that could decide what is escalated
+(`benchmarks.escalation_scores`): each threshold chosen on the cascade's calibration texts, the share escalated and
+the agreement on both evaluation sets; it stops there.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ import numpy as np
 import pandas as pd
 from upath import UPath
 
+from support_nlp.benchmarks.escalation_scores import (
+    compare_escalation_scores,
+    escalation_features,
+    escalation_report,
+    student_views,
+)
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
 from support_nlp.core.cascade import (
     DEFAULT_SEED,
@@ -70,6 +81,7 @@ class Settings:
     target_agreement: float
     work_dir: Path
     first_use_only: bool
+    escalation_scores: bool
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,15 @@ def run(settings: Settings) -> None:
         f"confidence {cascade.escalate_below:.3f} (target {settings.target_agreement:.0%} on "
         f"{len(product_texts.calibration_texts):,} others of it)"
     )
+    if settings.escalation_scores:
+        print_escalation_scores(
+            cascade,
+            product_texts,
+            {"bundled, held out": bundled_evaluation.texts, "external": external},
+            teacher_cache,
+            settings.target_agreement,
+        )
+        return
     retrained_texts = cascade_texts_of([*training.texts, *calibration.texts], seed=DEFAULT_SEED + 1)
     _, shared, _ = timed(lambda: cascade_of(retrained_texts, "cascade-retrained"))
     _, alone, _ = timed(lambda: cascade_of(retrained_texts, "cascade-retrained-alone", students="students-alone"))
@@ -285,16 +306,43 @@ def run(settings: Settings) -> None:
             )
 
 
+def print_escalation_scores(
+    cascade: Cascade,
+    texts: CascadeTexts,
+    evaluation_sets: dict[str, list[str]],
+    teacher_cache: EmbeddingCache,
+    target_agreement: float,
+) -> None:
+    vector_alone = fit_student_classifier(
+        cascade.student, cascade.teacher, cascade.teacher_classifier, texts.fit_texts, teacher_cache, lexical=False
+    )
+    views = student_views(cascade, vector_alone, texts.fit_texts, teacher_cache)
+    calibration = escalation_features(texts.calibration_texts, cascade, views, teacher_cache)
+    evaluations = [escalation_features(each, cascade, views, teacher_cache) for each in evaluation_sets.values()]
+    for name, evaluation in zip(["calibration", *evaluation_sets], [calibration, *evaluations], strict=True):
+        alone = evaluation.student_agrees.mean()
+        print(
+            f"{name}: {len(evaluation.student_agrees):,} texts, student alone agrees on {alone:.1%}; a perfect score "
+            f"would escalate {max(0.0, 1 - alone - (1 - target_agreement)):.1%} for "
+            f"{target_agreement:.0%}"
+        )
+    results = compare_escalation_scores(calibration, evaluations, target_agreement)
+    print(escalation_report(results, list(evaluation_sets)))
+
+
 def parse_args(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller splits (minutes less of teacher time)")
     parser.add_argument("--first-use-only", action="store_true", help="stop after the first-use timings")
+    parser.add_argument(
+        "--escalation-scores", action="store_true", help="compare escalation scores on the product's cascade, then stop"
+    )
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
     sizes = (3000, 1000, 1000) if args.quick else (None, 2000, 3000)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cascade-benchmark-"))
-    return Settings(*sizes, args.target_agreement, work_dir, args.first_use_only)
+    return Settings(*sizes, args.target_agreement, work_dir, args.first_use_only, args.escalation_scores)
 
 
 def main(argv: list[str] | None = None) -> None:

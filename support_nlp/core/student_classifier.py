@@ -33,7 +33,7 @@ REGULARIZATION_C = 10.0
 MAX_ITER = 2000
 
 
-def _hashed_counts(texts: list[str]) -> sparse.csr_matrix:
+def hashed_counts(texts: list[str]) -> sparse.csr_matrix:
     hasher = HashingVectorizer(
         n_features=HASHED_COLUMNS,
         ngram_range=(1, 2),
@@ -77,7 +77,7 @@ class StudentClassifier:
     def _lexical_features(self, texts: list[str]) -> sparse.csr_matrix:
         idf = np.full(HASHED_COLUMNS, self.unseen_idf, dtype=np.float32)
         idf[self.lexical_columns] = self.lexical_idf
-        return _tf_idf(_hashed_counts(texts), idf)
+        return _tf_idf(hashed_counts(texts), idf)
 
     def predict_proba(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
         logits = vectors @ self.vector_coef.T + self.intercept
@@ -118,7 +118,7 @@ def train_student_classifier(
 ) -> StudentClassifier:
     """Fitted on the student's `vectors` of `texts` and the transformer classifier's `labels` of them."""
     if lexical:
-        counts = _hashed_counts(texts)
+        counts = hashed_counts(texts)
         document_frequency = np.bincount(counts.indices, minlength=HASHED_COLUMNS)
         columns = np.flatnonzero(document_frequency).astype(np.int32)
         idf = (np.log((1 + len(texts)) / (1 + document_frequency)) + 1).astype(np.float32)
