@@ -38,7 +38,6 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from support_nlp.benchmarks import quality
 from support_nlp.benchmarks.consensus import score_row, with_other
 from support_nlp.core.categories import ClusteringConfig, member_means, unit_rows
-from support_nlp.core.encoders import BUNDLED_MODEL_NAME
 
 REFINEMENT_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 HYBRID_WEIGHTS = (0.25, 0.5, 1.0)
@@ -130,10 +129,6 @@ def lexical_rows(
     return rows
 
 
-def weights(text: str) -> list[float]:
-    return [float(weight) for weight in text.split(",") if weight]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     quality.add_set_arguments(parser)
@@ -142,16 +137,15 @@ def main(argv: list[str] | None = None) -> None:
         ("hybrid", HYBRID_WEIGHTS, "the TF-IDF part of the hybrid vectors"),
     ):
         help_text = f"comma-separated weights of {weighted} ('' for none; default {','.join(map(str, defaults))})"
-        parser.add_argument(f"--{variant}-weights", type=weights, default=list(defaults), help=help_text)
+        parser.add_argument(
+            f"--{variant}-weights", type=quality.comma_separated(float), default=list(defaults), help=help_text
+        )
     parser.add_argument("--rounds", type=int, default=REFINEMENT_ROUNDS, help="reassignment rounds of the refinement")
     parser.add_argument("--cache-dir", type=Path, default=quality.DEFAULT_CACHE)
     args = parser.parse_args(argv)
     config, rows = ClusteringConfig(), []
-    for name, load in quality.chosen_sets(parser, args).items():
-        started = time.perf_counter()
-        prepared = quality.prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
+    for prepared in quality.prepared_chosen_sets(parser, args):
         rows += lexical_rows(prepared, config, args.refinement_weights, args.hybrid_weights, args.rounds)
-        print(f"{name}: {len(prepared.vectors):,} texts, {time.perf_counter() - started:.0f} s", flush=True)
     columns = ["set", "granularity", "method", "k", "categories", "ACC", "NMI", "ARI", "other %", "seconds"]
     print(f"\nLexical evidence and the product's default vs human labels (%, seed {config.seed})\n")
     print(pd.DataFrame(rows)[columns].to_markdown(index=False))

@@ -44,7 +44,7 @@ import argparse
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -725,6 +725,21 @@ def chosen_sets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> di
     if unknown:
         parser.error(f"unknown sets {unknown}; choose from {list(available)}")
     return {name: available[name] for name in names}
+
+
+def prepared_chosen_sets(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Iterator[PreparedSet]:
+    """Each set that --dev and --sets choose, embedded by the bundled encoder (or read from `args.cache_dir`); its
+    size and seconds are printed once the caller is done with it."""
+    for name, load in chosen_sets(parser, args).items():
+        started = time.perf_counter()
+        prepared = prepare(load(), BUNDLED_MODEL_NAME, args.cache_dir)
+        yield prepared
+        print(f"{name}: {len(prepared.vectors):,} texts, {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def comma_separated(kind: Callable[[str], float]) -> Callable[[str], list]:
+    """An argparse type: a comma-separated list of `kind` values ('' for none)."""
+    return lambda text: [kind(value) for value in text.split(",") if value]
 
 
 def main(argv: list[str] | None = None) -> None:
