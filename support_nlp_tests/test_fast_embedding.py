@@ -122,7 +122,7 @@ def test_the_export_is_made_once_and_reused(fast_encoder, monkeypatch):
     location = resolve_model_location(BUNDLED_MODEL_NAME)
     root = onnx_runtime.default_export_root()
 
-    def no_second_export(model, folder):
+    def no_second_export(model, folder, layers=None):
         raise AssertionError("exported again")
 
     monkeypatch.setattr(onnx_export, "export_model", no_second_export)
@@ -133,13 +133,55 @@ def test_the_export_is_made_once_and_reused(fast_encoder, monkeypatch):
 
 
 def test_a_failed_export_leaves_no_folder_behind(tmp_path, monkeypatch):
-    def crashing_export(model, folder):
+    def crashing_export(model, folder, layers=None):
         (folder / onnx_runtime.MODEL_FILE).write_bytes(b"half a model")
         raise RuntimeError("killed mid-export")
 
     monkeypatch.setattr(onnx_export, "export_model", crashing_export)
     with pytest.raises(RuntimeError, match="killed mid-export"):
         onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, resolve_model_location(BUNDLED_MODEL_NAME), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def one_layer_encoder() -> onnx_runtime.OnnxEncoder:
+    location = resolve_model_location(BUNDLED_MODEL_NAME)
+    return onnx_runtime.OnnxEncoder(
+        onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, location, onnx_runtime.default_export_root(), layers=1)
+    )
+
+
+def test_a_truncated_export_gives_unit_vectors_of_its_own(
+    one_layer_encoder, fast_encoder, fidelity_texts, fast_vectors
+):
+    shallow = embed_texts(fidelity_texts, one_layer_encoder)
+    assert shallow.shape == fast_vectors.shape
+    np.testing.assert_allclose(np.linalg.norm(shallow, axis=1), 1.0, atol=1e-5)
+    # Five layers fewer is another vector space: its vectors must not pass for the full model's.
+    assert (shallow * fast_vectors).sum(axis=1).mean() < 0.9
+    assert one_layer_encoder.identity == f"{fast_encoder.identity}-layers1"
+    assert one_layer_encoder.folder != fast_encoder.folder
+    assert fast_encoder.layers is None
+    alone = embed_texts([fidelity_texts[7]], one_layer_encoder)
+    np.testing.assert_array_equal(alone[0], shallow[7])
+
+
+def test_a_truncated_export_is_made_once_and_keyed_by_its_depth(one_layer_encoder, fast_encoder, monkeypatch):
+    location = resolve_model_location(BUNDLED_MODEL_NAME)
+    root = onnx_runtime.default_export_root()
+
+    def no_second_export(model, folder, layers=None):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_export, "export_model", no_second_export)
+    assert onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, location, root, layers=1) == one_layer_encoder.folder
+    assert onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, location, root) == fast_encoder.folder
+    assert onnx_runtime.export_folder(BUNDLED_MODEL_NAME, location, root, layers=2) != one_layer_encoder.folder
+
+
+def test_a_truncation_deeper_than_the_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="has 6 transformer layers; cannot export the first 7"):
+        onnx_runtime.ensure_exported(BUNDLED_MODEL_NAME, resolve_model_location(BUNDLED_MODEL_NAME), tmp_path, 7)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,7 +1,7 @@
 """The static student and the cascade against the all-transformer path, on real tweets.
 
     python -m support_nlp.benchmarks.cascade [--quick] [--first-use-only] [--escalation-scores]
-        [--target-agreement 0.97] [--work-dir DIR]
+        [--shallow-students 1,2,3] [--target-agreement 0.97] [--work-dir DIR]
 
 Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
@@ -29,6 +29,12 @@ escalated texts with the teacher without any cache, so its timing includes them.
 --escalation-scores compares, on the product's cascade, the scores that could decide what is escalated
 (`benchmarks.escalation_scores`): each threshold chosen on the cascade's calibration texts, the share escalated and
 the agreement on both evaluation sets; it stops there.
+
+--shallow-students N,... puts the teacher's own first N transformer layers (ONNX int8, exported once) in the static
+student's place in the same cascade recipe and prints each beside the static student
+(`benchmarks.shallow_students`): cost against the teacher, closeness, agreement alone, and at the threshold chosen
+on the cascade's calibration texts the share escalated, the agreement and the cascade's CPU per text relative to
+all-transformer on both evaluation sets; it stops there.
 """
 
 from __future__ import annotations
@@ -49,12 +55,19 @@ from support_nlp.benchmarks.escalation_scores import (
     student_views,
 )
 from support_nlp.benchmarks.performance import Cost, machine_description, timed
+from support_nlp.benchmarks.shallow_students import (
+    CachedEncoder,
+    measure_student,
+    shallow_encoder,
+    shallow_report,
+)
 from support_nlp.core.cascade import (
     DEFAULT_SEED,
     Cascade,
     CascadeTexts,
     calibrate_cascade,
     cascade_texts_of,
+    fit_cascade,
     fit_student_classifier,
     load_cascade,
 )
@@ -82,6 +95,7 @@ class Settings:
     work_dir: Path
     first_use_only: bool
     escalation_scores: bool
+    shallow_students: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,14 +254,12 @@ def run(settings: Settings) -> None:
         f"confidence {cascade.escalate_below:.3f} (target {settings.target_agreement:.0%} on "
         f"{len(product_texts.calibration_texts):,} others of it)"
     )
+    evaluation_sets = {"bundled, held out": bundled_evaluation.texts, "external": external}
     if settings.escalation_scores:
-        print_escalation_scores(
-            cascade,
-            product_texts,
-            {"bundled, held out": bundled_evaluation.texts, "external": external},
-            teacher_cache,
-            settings.target_agreement,
-        )
+        print_escalation_scores(cascade, product_texts, evaluation_sets, teacher_cache, settings.target_agreement)
+        return
+    if settings.shallow_students:
+        print_shallow_students(cascade, product_texts, evaluation_sets, settings, teacher_cache)
         return
     retrained_texts = cascade_texts_of([*training.texts, *calibration.texts], seed=DEFAULT_SEED + 1)
     _, shared, _ = timed(lambda: cascade_of(retrained_texts, "cascade-retrained"))
@@ -330,6 +342,33 @@ def print_escalation_scores(
     print(escalation_report(results, list(evaluation_sets)))
 
 
+def print_shallow_students(
+    cascade: Cascade,
+    texts: CascadeTexts,
+    evaluation_sets: dict[str, list[str]],
+    settings: Settings,
+    teacher_cache: EmbeddingCache,
+) -> None:
+    results = [measure_student("static (product)", cascade, texts, evaluation_sets, teacher_cache)]
+    print(machine_description())
+    for layers in settings.shallow_students:
+        student = CachedEncoder(shallow_encoder(cascade.teacher, layers), EmbeddingCache(settings.work_dir / "shallow"))
+        shallow, cost, _ = timed(
+            lambda student=student: fit_cascade(
+                student, cascade.teacher, cascade.teacher_classifier, texts, settings.target_agreement, teacher_cache
+            )
+        )
+        print(
+            f"{student.identity}: cascade fitted in {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} CPU-s (0 for vectors "
+            f"cached), escalate below {shallow.escalate_below:.3f}"
+        )
+        results.append(
+            measure_student(f"first {layers} of the teacher's layers", shallow, texts, evaluation_sets, teacher_cache)
+        )
+        print(machine_description())
+    print(shallow_report(results))
+
+
 def parse_args(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller splits (minutes less of teacher time)")
@@ -337,12 +376,25 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument(
         "--escalation-scores", action="store_true", help="compare escalation scores on the product's cascade, then stop"
     )
+    parser.add_argument(
+        "--shallow-students",
+        type=lambda value: tuple(int(layers) for layers in value.split(",")),
+        default=(),
+        help="compare students made of the teacher's first N layers (comma-separated N), then stop",
+    )
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
     sizes = (3000, 1000, 1000) if args.quick else (None, 2000, 3000)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="cascade-benchmark-"))
-    return Settings(*sizes, args.target_agreement, work_dir, args.first_use_only, args.escalation_scores)
+    return Settings(
+        *sizes,
+        args.target_agreement,
+        work_dir,
+        args.first_use_only,
+        args.escalation_scores,
+        args.shallow_students,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

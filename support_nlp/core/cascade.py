@@ -248,6 +248,27 @@ def fit_student_classifier(
     )
 
 
+def fit_cascade(
+    student: Encoder,
+    teacher: Encoder,
+    teacher_classifier: ClassifierModel,
+    texts: CascadeTexts,
+    target_agreement: float,
+    teacher_cache: EmbeddingCache | None = None,
+) -> Cascade:
+    """`student`'s classifier fitted on the fit texts, the threshold calibrated on the calibration texts."""
+    student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts.fit_texts, teacher_cache)
+    return calibrate_cascade(
+        student,
+        teacher,
+        student_classifier,
+        teacher_classifier,
+        texts.calibration_texts,
+        target_agreement,
+        teacher_cache,
+    )
+
+
 def stored_cascade(folder: UPath) -> dict | None:
     """The description of the cascade stored in `folder`; None when it holds none."""
     try:
@@ -304,16 +325,7 @@ def load_cascade(
     if stored is not None and all(stored.get(name) == value for name, value in key.items()):
         student_classifier = read_decoded(kept_in / stored["student_classifier_file"], artifact_from_bytes)
         return Cascade(student, teacher, student_classifier, teacher_classifier, float(stored["escalate_below"]))
-    student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts.fit_texts, teacher_cache)
-    cascade = calibrate_cascade(
-        student,
-        teacher,
-        student_classifier,
-        teacher_classifier,
-        texts.calibration_texts,
-        target_agreement,
-        teacher_cache,
-    )
+    cascade = fit_cascade(student, teacher, teacher_classifier, texts, target_agreement, teacher_cache)
     counts = {"fit_texts_count": len(texts.fit_texts), "calibration_texts_count": len(texts.calibration_texts)}
     store_cascade(kept_in, cascade, {**key, **counts})
     return cascade

@@ -8,6 +8,9 @@
    down-projections of the first half of the layers stay float32: their inputs (GELU outputs) carry the largest
    per-channel outliers (up to 15x the median channel), which one int8 scale per tensor cannot represent; keeping
    them lifts the mean cosine to the fp32 model for ~10 % of the speed (docs/performance.md).
+
+With `layers`, only the model's first `layers` transformer layers are exported (a shallow, cheaper encoder: the
+cascade benchmark's contextual student), each quantized exactly as in the full model's export.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class MeanPooledTransformer(torch.nn.Module):
         return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
-def export_model(model: str, folder: Path) -> None:
+def export_model(model: str, folder: Path, layers: int | None = None) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -85,6 +88,14 @@ def export_model(model: str, folder: Path) -> None:
     _check_exportable(sentence_transformer)
     transformer = sentence_transformer[0].auto_model
     config = transformer.config
+    # Which down-projections stay float32 is decided by the full model's depth, so that a truncated export's layers
+    # are quantized exactly as the same layers of the full export.
+    full_depth = config.num_hidden_layers
+    if layers is not None:
+        if not 1 <= layers <= full_depth:
+            raise ValueError(f"{model} has {full_depth} transformer layers; cannot export the first {layers}")
+        transformer.encoder.layer = transformer.encoder.layer[:layers]
+        config.num_hidden_layers = layers
     transformer.set_attn_implementation("eager")
     traced = folder / "traced.onnx"
     fused = folder / "fused.onnx"
@@ -115,8 +126,7 @@ def export_model(model: str, folder: Path) -> None:
     kept_float = [
         node.name
         for node in graph.graph.node
-        if (match := FEED_FORWARD_DOWN_PROJECTION.search(node.name))
-        and int(match.group(1)) < config.num_hidden_layers // 2
+        if (match := FEED_FORWARD_DOWN_PROJECTION.search(node.name)) and int(match.group(1)) < full_depth // 2
     ]
     with _quiet_quantizer():
         quantize_dynamic(
@@ -139,4 +149,6 @@ def export_model(model: str, folder: Path) -> None:
         "recipe": RECIPE_VERSION,
         "float32_nodes": kept_float,
     }
+    if layers is not None:
+        description["layers"] = layers
     (folder / DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))

@@ -53,8 +53,9 @@ def _weights_fingerprint(location: str) -> list:
     ]
 
 
-def export_folder(model: str, location: str, root: Path) -> Path:
-    """Where the export of `model` for the installed library versions lives (whether or not it exists yet)."""
+def export_folder(model: str, location: str, root: Path, layers: int | None = None) -> Path:
+    """Where the export of `model` (of its first `layers` transformer layers; None: all) for the installed library
+    versions lives (whether or not it exists yet)."""
     key = {
         "model": model,
         "location": location,
@@ -62,18 +63,21 @@ def export_folder(model: str, location: str, root: Path) -> Path:
         "recipe": RECIPE_VERSION,
         "libraries": library_versions(LIBRARIES),
     }
-    return keyed_folder(root, model, key)
+    if layers is None:
+        return keyed_folder(root, model, key)
+    return keyed_folder(root, f"{model}-layers{layers}", {**key, "layers": layers})
 
 
-def ensure_exported(model: str, location: str, root: Path) -> Path:
-    """The folder with the quantized model, tokenizer and description of `model`, exporting it if needed."""
+def ensure_exported(model: str, location: str, root: Path, layers: int | None = None) -> Path:
+    """The folder with the quantized model, tokenizer and description of `model` (of its first `layers`
+    transformer layers; None: all), exporting it if needed."""
 
     def export(staging: Path) -> None:
         from support_nlp.core.encoders import onnx_export
 
-        onnx_export.export_model(model, staging)
+        onnx_export.export_model(model, staging, layers)
 
-    return build_once(export_folder(model, location, root), DESCRIPTION_FILE, export)
+    return build_once(export_folder(model, location, root, layers), DESCRIPTION_FILE, export)
 
 
 class OnnxEncoder:
@@ -87,7 +91,9 @@ class OnnxEncoder:
         self.folder = folder
         self.model = description["model"]
         self.dimension = int(description["dimension"])
-        self.identity = f"{self.model}|onnx-{PRECISION}-r{RECIPE_VERSION}"
+        self.layers = description.get("layers")  # None: the whole model
+        truncated = "" if self.layers is None else f"-layers{self.layers}"
+        self.identity = f"{self.model}|onnx-{PRECISION}-r{RECIPE_VERSION}{truncated}"
         self.workers = workers or available_cores()
         self._tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
         # The saved tokenizer pads to a fixed length for batches; one text per run needs no padding at all.
