@@ -1,7 +1,7 @@
 """The static student and the cascade against the all-transformer path, on real tweets.
 
     python -m support_nlp.benchmarks.cascade [--quick] [--first-use-only] [--escalation-scores]
-        [--shallow-students 1,2,3] [--target-agreement 0.97] [--work-dir DIR]
+        [--shallow-students 1,2,3] [--trained-shallow 1] [--target-agreement 0.97] [--work-dir DIR]
 
 Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
@@ -34,7 +34,9 @@ the agreement on both evaluation sets; it stops there.
 student's place in the same cascade recipe and prints each beside the static student
 (`benchmarks.shallow_students`): cost against the teacher, closeness, agreement alone, and at the threshold chosen
 on the cascade's calibration texts the share escalated, the agreement and the cascade's CPU per text relative to
-all-transformer on both evaluation sets; it stops there.
+all-transformer on both evaluation sets; it stops there. --trained-shallow N,... adds (after those) the teacher's
+first N layers trained to reproduce the teacher's vectors of the cascade's fit texts (`benchmarks.trained_students`,
+trained once per work dir), printing the training's time.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ from support_nlp.benchmarks.shallow_students import (
     shallow_encoder,
     shallow_report,
 )
+from support_nlp.benchmarks.trained_students import DistillationSettings, trained_shallow_encoder
 from support_nlp.core.cascade import (
     DEFAULT_SEED,
     Cascade,
@@ -75,7 +78,7 @@ from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
-from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
 from support_nlp.core.text import clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 
@@ -96,6 +99,7 @@ class Settings:
     first_use_only: bool
     escalation_scores: bool
     shallow_students: tuple[int, ...] = ()
+    trained_shallow: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ def run(settings: Settings) -> None:
     if settings.escalation_scores:
         print_escalation_scores(cascade, product_texts, evaluation_sets, teacher_cache, settings.target_agreement)
         return
-    if settings.shallow_students:
+    if settings.shallow_students or settings.trained_shallow:
         print_shallow_students(cascade, product_texts, evaluation_sets, settings, teacher_cache)
         return
     retrained_texts = cascade_texts_of([*training.texts, *calibration.texts], seed=DEFAULT_SEED + 1)
@@ -351,10 +355,11 @@ def print_shallow_students(
 ) -> None:
     results = [measure_student("static (product)", cascade, texts, evaluation_sets, teacher_cache)]
     print(machine_description())
-    for layers in settings.shallow_students:
-        student = CachedEncoder(shallow_encoder(cascade.teacher, layers), EmbeddingCache(settings.work_dir / "shallow"))
+
+    def add(name: str, encoder: Encoder) -> None:
+        student = CachedEncoder(encoder, EmbeddingCache(settings.work_dir / "shallow"))
         shallow, cost, _ = timed(
-            lambda student=student: fit_cascade(
+            lambda: fit_cascade(
                 student, cascade.teacher, cascade.teacher_classifier, texts, settings.target_agreement, teacher_cache
             )
         )
@@ -362,10 +367,22 @@ def print_shallow_students(
             f"{student.identity}: cascade fitted in {cost.wall_s:.1f} s wall, {cost.cpu_s:.1f} CPU-s (0 for vectors "
             f"cached), escalate below {shallow.escalate_below:.3f}"
         )
-        results.append(
-            measure_student(f"first {layers} of the teacher's layers", shallow, texts, evaluation_sets, teacher_cache)
-        )
+        results.append(measure_student(name, shallow, texts, evaluation_sets, teacher_cache))
         print(machine_description())
+
+    for layers in settings.shallow_students:
+        add(f"first {layers} of the teacher's layers", shallow_encoder(cascade.teacher, layers))
+    fit_targets = embed_texts(texts.fit_texts, cascade.teacher, cache=teacher_cache)
+    for layers in settings.trained_shallow:
+        encoder, training = trained_shallow_encoder(
+            cascade.teacher.model, layers, texts.fit_texts, fit_targets, settings.work_dir, DistillationSettings()
+        )
+        print(
+            f"trained {layers} layer(s) on {training.texts:,} fit texts: {training.epochs:.2f} epochs in "
+            f"{training.wall_s:.0f} s wall, {training.cpu_s:.0f} CPU-s, final loss (1 - cosine) "
+            f"{training.final_loss:.3f} (timed when trained; cached after)"
+        )
+        add(f"first {layers} of the teacher's layers, trained", encoder)
     print(shallow_report(results))
 
 
@@ -382,6 +399,13 @@ def parse_args(argv: list[str] | None) -> Settings:
         default=(),
         help="compare students made of the teacher's first N layers (comma-separated N), then stop",
     )
+    parser.add_argument(
+        "--trained-shallow",
+        type=lambda value: tuple(int(layers) for layers in value.split(",")),
+        default=(),
+        help="add students of the teacher's first N layers trained on the fit texts' teacher vectors "
+        "(comma-separated N)",
+    )
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
@@ -394,6 +418,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         args.first_use_only,
         args.escalation_scores,
         args.shallow_students,
+        args.trained_shallow,
     )
 
 
