@@ -1,7 +1,8 @@
 """The static student and the cascade against the all-transformer path, on real tweets.
 
     python -m support_nlp.benchmarks.cascade [--quick] [--first-use-only] [--escalation-scores]
-        [--shallow-students 1,2,3] [--trained-shallow 1] [--target-agreement 0.97] [--work-dir DIR]
+        [--shallow-students 1,2,3] [--trained-shallow 1 [--trained-epochs 3]]
+        [--target-agreement 0.97] [--work-dir DIR]
 
 Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
@@ -100,6 +101,7 @@ class Settings:
     escalation_scores: bool
     shallow_students: tuple[int, ...] = ()
     trained_shallow: tuple[int, ...] = ()
+    trained_epochs: int = DistillationSettings.epochs
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,12 @@ def print_shallow_students(
     fit_targets = embed_texts(texts.fit_texts, cascade.teacher, cache=teacher_cache)
     for layers in settings.trained_shallow:
         encoder, training = trained_shallow_encoder(
-            cascade.teacher.model, layers, texts.fit_texts, fit_targets, settings.work_dir, DistillationSettings()
+            cascade.teacher.model,
+            layers,
+            texts.fit_texts,
+            fit_targets,
+            settings.work_dir,
+            DistillationSettings(epochs=settings.trained_epochs),
         )
         print(
             f"trained {layers} layer(s) on {training.texts:,} fit texts: {training.epochs:.2f} epochs in "
@@ -406,6 +413,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="add students of the teacher's first N layers trained on the fit texts' teacher vectors "
         "(comma-separated N)",
     )
+    parser.add_argument("--trained-epochs", type=int, default=DistillationSettings.epochs, help="of --trained-shallow")
     parser.add_argument("--target-agreement", type=float, default=0.97)
     parser.add_argument("--work-dir", type=Path, help="student and teacher-vector cache (default: a temp folder)")
     args = parser.parse_args(argv)
@@ -419,6 +427,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         args.escalation_scores,
         args.shallow_students,
         args.trained_shallow,
+        args.trained_epochs,
     )
 
 
