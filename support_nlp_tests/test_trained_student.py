@@ -1,4 +1,4 @@
-"""The trained shallow student of the cascade benchmark: distilled on some real tweets, closer to the teacher on others."""
+"""The cascade benchmark's trained shallow student: distilled on some real tweets, closer to the teacher on others."""
 
 import numpy as np
 import pytest
