@@ -24,7 +24,8 @@ class ReportInputs:
     predicted_days: tuple[str, str]
     volume: pd.DataFrame  # category_trends: day, category_name, brand, tweets, cases
     examples: dict[str, list[str]]  # category name -> most confidently predicted tweets
-    trend_png: bytes
+    cases_png: bytes  # cases opened per day by category
+    tweets_png: bytes  # tweets per day by category
     generated_at: str
 
 
@@ -33,14 +34,24 @@ def image(png: bytes, alt: str) -> str:
 
 
 def brand_table(volume: pd.DataFrame) -> pd.DataFrame:
-    """Predicted tweets per brand (largest brands first) and category (largest first), with a total column."""
-    table = volume.pivot_table(index="brand", columns="category_name", values="tweets", aggfunc="sum", fill_value=0)
+    """Cases opened per brand (most first) and category (most first), with the brand's cases and tweets."""
+    table = volume.pivot_table(index="brand", columns="category_name", values="cases", aggfunc="sum", fill_value=0)
     table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:BRANDS_SHOWN]]
     table = table[table.sum().sort_values(ascending=False).index]
-    return table.assign(total=table.sum(axis=1))
+    tweets = volume.groupby("brand")["tweets"].sum()
+    return table.assign(**{"cases": table.sum(axis=1), "tweets": tweets.reindex(table.index)})
 
 
-def category_section(category: Category, predicted: int, examples: list[str]) -> str:
+def predicted_counts(volume: pd.DataFrame) -> pd.DataFrame:
+    """Per category name: cases opened and tweets (follow-ups included) of the predicted days."""
+    return volume.groupby("category_name")[["cases", "tweets"]].sum()
+
+
+def predicted_count(counts: pd.DataFrame, name: str, count: str) -> int:
+    return int(counts[count].get(name, 0))
+
+
+def category_section(category: Category, counts: pd.DataFrame, examples: list[str]) -> str:
     keyphrases = ", ".join(html.escape(phrase) for phrase, _ in category.keywords)
     brands = ", ".join(f"{html.escape(b)} {share:.0%}" for b, share in category.brands.items())
     languages = ", ".join(f"{html.escape(code)} {share:.0%}" for code, share in category.languages.items())
@@ -49,7 +60,9 @@ def category_section(category: Category, predicted: int, examples: list[str]) ->
     return f"""
 <section id="category-{category.id}">
 <h3>{html.escape(category.name)}</h3>
-<p><b>{category.size:,}</b> training tweets ({category.share:.1%}), <b>{predicted:,}</b> predicted.
+<p><b>{category.size:,}</b> training tweets ({category.share:.1%}); predicted:
+<b>{predicted_count(counts, category.name, "cases"):,}</b> cases opened,
+{predicted_count(counts, category.name, "tweets"):,} tweets with follow-ups.
 Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 <details open><summary>Closest to the category's centre</summary><ol>{closest}</ol></details>
 <details><summary>Most confidently predicted ({len(examples)})</summary><ol>{quotes}</ol></details>
@@ -104,22 +117,21 @@ def suggestions_section(categories: tuple[Category, ...]) -> str:
 
 def render_report(inputs: ReportInputs) -> str:
     categories = inputs.categories
-    predicted = inputs.volume.groupby("category_name")["tweets"].sum()
+    counts = predicted_counts(inputs.volume)
     summary = pd.DataFrame(
         {
             "category": c.name,
             "defined by": "team (seed)" if c.seed else "discovered",
             "training tweets": f"{c.size:,}",
             "share": f"{c.share:.1%}",
-            "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
+            "cases opened": f"{predicted_count(counts, c.name, 'cases'):,}",
+            "tweets with follow-ups": f"{predicted_count(counts, c.name, 'tweets'):,}",
             "keyphrases": ", ".join(phrase for phrase, _ in c.keywords[:4]),
         }
         for c in categories
     )
     brands = brand_table(inputs.volume).map(lambda n: f"{n:,}")
-    sections = "".join(
-        category_section(c, int(predicted.get(c.name, 0)), inputs.examples.get(c.name, [])) for c in categories
-    )
+    sections = "".join(category_section(c, counts, inputs.examples.get(c.name, [])) for c in categories)
     first, last = inputs.training_days
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Support categories</title>
@@ -132,14 +144,19 @@ td {{ text-align: right; }} td:first-child, table.summary td:last-child {{ text-
 <h1>What customers contact support about</h1>
 <p class="note">Generated {html.escape(inputs.generated_at)}.
 Categories were discovered on the tweets of {first}..{last} (training tweets, in-sample);
-predicted tweets are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.</p>
+predicted counts are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.
+A <b>case</b> is a customer's first tweet of a conversation, where the issue is stated; the conversation's later
+tweets count with it under <b>tweets with follow-ups</b> (a follow-up whose conversation began before the data,
+under its own predicted category).</p>
 <h2 id="categories">Categories, largest first</h2>
 {summary.to_html(index=False, escape=True, classes="summary")}
 <h2 id="suggested">Suggested new categories</h2>
 {suggestions_section(categories)}
-<h2 id="trend">Tweets per day</h2>
-{image(inputs.trend_png, "tweets per day by category")}
-<h2 id="brands">By brand (predicted tweets)</h2>
+<h2 id="trend">Cases opened per day</h2>
+{image(inputs.cases_png, "cases opened per day by category")}
+<h2 id="tweets">Tweets per day, follow-ups included</h2>
+{image(inputs.tweets_png, "tweets per day by category")}
+<h2 id="brands">By brand (cases opened)</h2>
 {brands.to_html(escape=True)}
 <h2 id="examples">Each category</h2>
 {sections}

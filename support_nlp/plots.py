@@ -98,19 +98,25 @@ def projection_markdown(points: np.ndarray, labels: np.ndarray, names: dict[int,
     return figure_markdown(fig, "2-D projection by category")
 
 
-def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 9):
-    """Tweets per day stacked by category (the `top` largest, the rest as "other"), spike days marked. With the
-    default colour cycle's ten colours, nine categories and "other" each get their own."""
+SMALLER_CATEGORIES = "smaller categories"
+
+
+def stacked_volume_figure(daily: pd.DataFrame, spike_days: Iterable[str] = (), top: int = 9, unit: str = "tweets"):
+    """`unit` (tweets, or cases opened) per day stacked by category (the `top` largest, the rest summed), spike
+    days marked. Up to ten series take the default colour cycle's ten colours, up to twenty tab20's."""
     order = daily.sum().sort_values(ascending=False).index
     shown = daily[order[:top]].copy()
     if len(order) > top:
-        shown["other"] = daily[order[top:]].sum(axis=1)
+        shown[SMALLER_CATEGORIES] = daily[order[top:]].sum(axis=1)
     fig, ax = plt.subplots(figsize=(10, 4.5))
     days = pd.to_datetime(shown.index)
-    ax.stackplot(days, shown.T.to_numpy(), labels=[str(name)[:30] for name in shown.columns], alpha=0.85)
-    for day in sorted(set(spike_days)):
+    colours = {} if len(shown.columns) <= 10 else {"colors": plt.get_cmap("tab20").colors}
+    ax.stackplot(days, shown.T.to_numpy(), labels=[str(name)[:30] for name in shown.columns], alpha=0.85, **colours)
+    marked = sorted(set(spike_days))
+    for day in marked:
         ax.axvline(pd.Timestamp(day), color="black", linestyle=":", linewidth=1)
-    ax.set(ylabel="tweets per day", title="Tweets per day by category (dotted: a category spikes)")
+    spikes = " (dotted: a category spikes)" if marked else ""
+    ax.set(ylabel=f"{unit} per day", title=f"{unit.capitalize()} per day by category{spikes}")
     ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=max(1, len(days) // 12)))
     ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%b %d"))
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))

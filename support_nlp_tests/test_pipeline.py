@@ -190,9 +190,16 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
     positions = [document.index(f"<h3>{html.escape(c.name)}</h3>") for c in by_size]
     assert positions == sorted(positions)
     assert "data:image/png;base64," in document and "By brand" in document and "in-sample" in document
-    predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
-    top_brand = predictions["brand"].value_counts().index[0]
-    assert f"<th>{top_brand}</th>" in document
+    # Cases (conversations opened) are counted apart from the follow-ups that swell a category's tweets.
+    volume = pd.read_parquet(storage / "category_trends.parquet")
+    counts = volume.groupby("category_name")[["cases", "tweets"]].sum()
+    for c in by_size:
+        section = document[document.index(f'<section id="category-{c.id}">') :]
+        cases, tweets = counts.loc[c.name] if c.name in counts.index else (0, 0)
+        assert f"<b>{cases:,}</b> cases opened,\n{tweets:,} tweets with follow-ups" in section[: section.index("</p>")]
+    brands = document[document.index('id="brands"') : document.index('id="examples"')]
+    top_brand = volume.groupby("brand")["cases"].sum().sort_values(ascending=False).index[0]
+    assert f"<th>{top_brand}</th>" in brands
     suggested = [c for c in by_size if not c.seed]
     listed = document[document.index('id="suggested"') : document.index('id="trend"')]
     positions = [listed.index(f"<b>{html.escape(c.name)}</b>") for c in suggested]

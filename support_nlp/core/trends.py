@@ -60,9 +60,9 @@ def daily_volume(predictions: pd.DataFrame) -> pd.DataFrame:
     return grouped.agg(tweets=("tweet_id", "size"), cases=("cases", "sum")).reset_index()[VOLUME_COLUMNS]
 
 
-def by_day(volume: pd.DataFrame, column: str, days: list[str]) -> pd.DataFrame:
-    """Days (every one of `days`, zero-filled) by values of `column`: summed tweets."""
-    table = volume.pivot_table(index="day", columns=column, values="tweets", aggfunc="sum", fill_value=0)
+def by_day(volume: pd.DataFrame, column: str, days: list[str], count: str = "tweets") -> pd.DataFrame:
+    """Days (every one of `days`, zero-filled) by values of `column`: summed `count` (tweets or cases)."""
+    table = volume.pivot_table(index="day", columns=column, values=count, aggfunc="sum", fill_value=0)
     return table.reindex(days, fill_value=0).astype(float)
 
 

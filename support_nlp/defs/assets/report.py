@@ -12,7 +12,13 @@ from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
 from support_nlp.defs.assets.deployment import deployed_model
-from support_nlp.html_report import EXAMPLES_PER_CATEGORY, ReportInputs, render_report
+from support_nlp.html_report import (
+    EXAMPLES_PER_CATEGORY,
+    ReportInputs,
+    predicted_count,
+    predicted_counts,
+    render_report,
+)
 from support_nlp.metadata import concat_days
 from support_nlp.plots import (
     category_sizes_markdown,
@@ -46,13 +52,14 @@ def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLE
 
 
 def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
-    predicted = volume.groupby("category_name")["tweets"].sum()
+    counts = predicted_counts(volume)
     table = pd.DataFrame(
         {
             "category": c.name,
             "training tweets": f"{c.size:,}",
             "share": f"{c.share:.1%}",
-            "predicted tweets": f"{int(predicted.get(c.name, 0)):,}",
+            "cases opened": f"{predicted_count(counts, c.name, 'cases'):,}",
+            "tweets with follow-ups": f"{predicted_count(counts, c.name, 'tweets'):,}",
         }
         for c in categories
     )
@@ -91,7 +98,10 @@ def category_report(
             predicted_days=(days[0], days[-1]),
             volume=volume,
             examples=most_confident_examples(concat_days(predictions)),
-            trend_png=figure_png(stacked_volume_figure(by_day(volume, "category_name", days))),
+            cases_png=figure_png(
+                stacked_volume_figure(by_day(volume, "category_name", days, "cases"), top=19, unit="cases opened")
+            ),
+            tweets_png=figure_png(stacked_volume_figure(by_day(volume, "category_name", days), top=19)),
             generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         )
     )
