@@ -40,6 +40,7 @@ from support_nlp.core.cascade import (
     stored_cascade,
 )
 from support_nlp.core.classifier import ClassifierModel, train_classifier
+from support_nlp.core.conversation import ISSUE, conversation_frame
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.static_backend import default_student_root, fit_digest
 from support_nlp.core.language import detect_languages
@@ -371,9 +372,18 @@ def test_cascade_predictions_report_the_escalated_share_of_each_day(product_casc
         for event in result.get_asset_materialization_events()
         if event.asset_key == dg.AssetKey("predictions")
     )
-    escalated = cascade.label(tweets.loc[~tweets["is_empty"], "text_clean"].tolist()).predictions["escalated"]
+    # Only issue messages go through the cascade; the share is of all the day's predicted tweets.
+    eligible = tweets[~tweets["is_empty"]].reset_index(drop=True)
+    issue = (conversation_frame(eligible)["message_kind"] == ISSUE).to_numpy()
+    assert 0 < issue.sum() < len(eligible)
+    escalated = cascade.label(eligible.loc[issue, "text_clean"].tolist()).predictions["escalated"]
     assert 0.0 < escalated.mean() < 1.0
-    assert materialization.metadata["escalated_share"].value == pytest.approx(escalated.mean(), abs=1e-4)
+    share = escalated.sum() / len(eligible)
+    assert materialization.metadata["escalated_share"].value == pytest.approx(share, abs=1e-4)
+    predicted = result.asset_value("predictions")[day].set_index("tweet_id")
+    conversational = predicted.loc[eligible.loc[~issue, "tweet_id"]]
+    assert not conversational["escalated"].any() and conversational["confidence"].isna().all()
+    assert (conversational["category_name"] == "").all()
     assert materialization.metadata["model_version"].value == GIVEN_VERSION
     run_tags = instance.get_run_by_id(result.run_id).tags
     assert run_tags["support_nlp/predictions.rows_escalated"] == f"{int(escalated.sum()):,}"

@@ -6,19 +6,19 @@ import subprocess
 import sys
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 from upath import UPath
 
 from support_nlp.core.cascade import stored_cascade_texts
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
-from support_nlp.core.classifier import UNCERTAIN_NAME
-from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS
+from support_nlp.core.classifier import CONVERSATIONAL_ID, UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS, message_kinds, opens_thread
 from support_nlp.core.model_store import ModelStore
 from support_nlp.core.seeds import overlap_note
 from support_nlp.core.text import mentions
 from support_nlp.definitions import defs as product_defs
-from support_nlp.defs.assets.inference import CONVERSATIONAL_ID
 from support_nlp.defs.assets.trends import CONVERSATION_ONLY, trend_category
 from support_nlp.pipeline import padded, summary
 from support_nlp_tests.conftest import OUT_OF_RANGE_TWEET_IDS, SLICE_DAYS, SLICE_RANGE, slice_definitions
@@ -122,6 +122,9 @@ def test_the_trained_version_records_its_training_days_texts_for_its_cascade(pip
     assert fit | calibration == set(trained_on["text_clean"])
     assert not fit & calibration
     assert len(recorded.fit_texts) == len(fit) and 0 < len(calibration) < len(fit)
+    # The threshold is calibrated on issue messages, the only tweets the cascade labels.
+    kinds = np.asarray(message_kinds(trained_on["text"].tolist(), opens_thread(trained_on["in_response_to_tweet_id"])))
+    assert calibration <= set(trained_on.loc[kinds == ISSUE, "text_clean"])
 
 
 def test_runs_report_progress_and_a_summary(pipeline_run):

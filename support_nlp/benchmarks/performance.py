@@ -24,12 +24,14 @@ of all N texts (timed in full) plus encoding each distinct text once. Cluster, t
 sample vectors tiled to N rows.
 
 `--end-to-end` instead runs one corpus (default: the bundled sample, the largest real one in these sessions;
-give the full twcs.csv for the 1.6M run) through parse -> clean -> language -> embed -> predict with a model
-trained on it, on the all-transformer path and through the cascade (`--paths` runs one of them), every text
-embedded cold (no vector cache), nothing sampled or extrapolated. Training is done first and not timed: categories
-and classifier from the transformer's vectors of a seeded draw of the corpus's distinct texts, the cascade fitted
-on those texts and calibrated on another draw (`core.cascade.load_cascade`). Label agreement of the two paths is
-measured on the corpus's tweets outside both draws: held-out real tweets. Without the all-transformer run, its
+give the full twcs.csv for the 1.6M run) through parse -> clean -> language -> message kinds -> embed -> predict
+with a model trained on it, on the all-transformer path (every tweet embedded, as the `embeddings` asset does)
+and through the cascade (issue messages only, as the cascade's `predictions` does; `--paths` runs one of them),
+every text embedded cold (no vector cache), nothing sampled or extrapolated. Training is done first and not
+timed: categories and classifier from the transformer's vectors of a seeded draw of the corpus's distinct texts,
+the cascade fitted on those texts and calibrated on another draw (`core.cascade.load_cascade`). Label agreement
+of the two paths is measured on the corpus's issue messages outside both draws: held-out real tweets (a
+conversational message has no category on either path). Without the all-transformer run, its
 labels are computed (untimed) for a seeded sample of AGREEMENT_SAMPLE of those tweets. `--distinct-corpus N` runs
 the "distinct" corpus of N tweets instead, with the model trained on the bundled sample it is made of.
 """
@@ -56,7 +58,8 @@ from upath import UPath
 
 from support_nlp.core.cascade import DEFAULT_CALIBRATION_ROWS, CascadeTexts, label_in_chunks, load_cascade
 from support_nlp.core.categories import fit_categories, unit_rows
-from support_nlp.core.classifier import train_classifier
+from support_nlp.core.classifier import CONVERSATIONAL_ID, train_classifier
+from support_nlp.core.conversation import ISSUE, message_kinds, opens_thread
 from support_nlp.core.embedding import distinct_texts, embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
@@ -361,9 +364,12 @@ def train_on_corpus(source: Path, work_dir: Path, report=print):
     inbound, _, summary = read_twcs(str(source))
     tweets = clean_frame(inbound, summary.brands)
     tweets = tweets[~tweets["is_empty"]].drop_duplicates("text_clean").reset_index(drop=True)
+    issue = np.asarray(message_kinds(tweets["text"].tolist(), opens_thread(tweets["in_response_to_tweet_id"]))) == ISSUE
     order = np.random.default_rng(0).permutation(len(tweets))
     fit = tweets.iloc[np.sort(order[:TRAINING_ROWS])].reset_index(drop=True)
-    calibration = tweets["text_clean"].iloc[order[TRAINING_ROWS : TRAINING_ROWS + DEFAULT_CALIBRATION_ROWS]]
+    # Calibrated on issue messages, as the product's cascade (`cascade_texts_of`): the only tweets it labels.
+    others = order[TRAINING_ROWS:]
+    calibration = tweets["text_clean"].iloc[others[issue[others]][:DEFAULT_CALIBRATION_ROWS]]
     teacher, cache = load_encoder(BUNDLED_MODEL_NAME, "onnx", "cpu"), EmbeddingCache(work_dir / "embedding_cache")
     fit["language"] = detect_languages(fit["text_clean"].tolist())
     vectors = embed_texts(fit["text_clean"].tolist(), teacher, cache=cache)
@@ -383,8 +389,13 @@ def train_on_corpus(source: Path, work_dir: Path, report=print):
     return classifier, cascade, {*fit["text_clean"], *calibration}
 
 
-def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame]) -> tuple[pd.DataFrame, dict, int]:
-    """Predictions of every non-empty inbound tweet of `source`, each stage's cost, and the CSV rows read."""
+def raw_to_predictions(
+    source: Path, label: Callable[[list[str]], pd.DataFrame], issues_only: bool
+) -> tuple[pd.DataFrame, dict, int]:
+    """Predictions of every non-empty inbound tweet of `source`, each stage's cost, and the CSV rows read. Every
+    tweet gets its message kind; a conversational message keeps no category (as in the product's `predictions`).
+    `issues_only`: only issue messages are labelled (the product's cascade); else every tweet is (the product's
+    all-transformer path embeds every tweet in `embeddings`)."""
     costs = {}
 
     def stage(name: str, action: Callable[[], object]):
@@ -398,8 +409,18 @@ def raw_to_predictions(source: Path, label: Callable[[list[str]], pd.DataFrame])
     cleaned = stage("clean", lambda: clean_frame(inbound, summary.brands))
     cleaned["language"] = stage("language", lambda: detect_languages(cleaned["text_clean"].tolist()))
     tweets = cleaned[~cleaned["is_empty"]].reset_index(drop=True)
-    predicted = stage("embed + predict", lambda: label(tweets["text_clean"].tolist()))
-    return pd.concat([tweets[["tweet_id", "text_clean"]], predicted], axis=1), costs, summary.rows_in
+    opens = opens_thread(tweets["in_response_to_tweet_id"])
+    tweets["message_kind"] = stage("kinds", lambda: message_kinds(tweets["text"].tolist(), opens))
+    issue = (tweets["message_kind"] == ISSUE).to_numpy()
+    labelled = issue if issues_only else np.ones(len(tweets), dtype=bool)
+    predicted = stage("embed + predict", lambda: label(tweets.loc[labelled, "text_clean"].tolist()))
+    predicted.index = np.flatnonzero(labelled)
+    predicted = predicted.reindex(range(len(tweets)))
+    predicted.loc[~issue, "category_id"] = CONVERSATIONAL_ID
+    if "escalated" in predicted:
+        predicted["escalated"] = predicted["escalated"].fillna(False).astype(bool)
+    columns = ["tweet_id", "text_clean", "message_kind"]
+    return pd.concat([tweets[columns], predicted], axis=1), costs, summary.rows_in
 
 
 INFERENCE_PATHS = ("all-transformer", "cascade")
@@ -427,22 +448,24 @@ def end_to_end(
     runs = {}
     for name in paths:
         print(f"... {name}", file=sys.stderr, flush=True)
-        runs[name] = timed(lambda label=labellers[name]: raw_to_predictions(source, label))
+        runs[name] = timed(lambda name=name: raw_to_predictions(source, labellers[name], name == "cascade"))
     (predicted, _, rows_in), _, _ = next(iter(runs.values()))
     print(f"corpus: {source} ({rows_in:,} CSV rows, {len(predicted):,} non-empty inbound tweets)")
     base_text = untagged if distinct_of_training else None
     agreement = cascade_agreement(runs, training_texts, all_transformer, base_text) if "cascade" in runs else "-"
     print(
         "| path | tweets | wall s | CPU s | tweets/s | tweets/CPU-s | peak RSS MiB | parse / clean / language / "
-        "embed + predict (CPU s) | escalated | agreement, held out |\n|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        "kinds / embed + predict (CPU s) | issue messages | escalated | agreement, held out issue messages |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
     )
     for name, ((predicted, stages, _), cost, peak) in runs.items():
         escalated = f"{predicted['escalated'].mean():.1%}" if "escalated" in predicted else "-"
         per_stage = " / ".join(f"{stage.cpu_s:,.1f}" for stage in stages.values())
         tweets = len(predicted)
+        issues = f"{(predicted['message_kind'] == ISSUE).mean():.1%}"
         print(
             f"| {name} | {tweets:,} | {cost.wall_s:,.1f} | {cost.cpu_s:,.1f} | {tweets / cost.wall_s:,.0f} "
-            f"| {tweets / cost.cpu_s:,.0f} | {peak:,.0f} | {per_stage} | {escalated} "
+            f"| {tweets / cost.cpu_s:,.0f} | {peak:,.0f} | {per_stage} | {issues} | {escalated} "
             f"| {agreement if name == 'cascade' else '(reference)'} |"
         )
 
@@ -454,7 +477,7 @@ def cascade_agreement(
     training draws: all of them when the all-transformer path ran, else a seeded sample labelled now."""
     (cascaded, _, _), _, _ = runs["cascade"]
     texts = cascaded["text_clean"].map(base_text) if base_text else cascaded["text_clean"]
-    held_out = cascaded[~texts.isin(training_texts)]
+    held_out = cascaded[~texts.isin(training_texts) & (cascaded["message_kind"] == ISSUE)]
     if "all-transformer" in runs:
         (reference, _, _), _, _ = runs["all-transformer"]
         reference_ids = reference.loc[held_out.index, "category_id"]

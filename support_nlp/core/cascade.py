@@ -197,14 +197,19 @@ def cascade_texts_of(
     calibration_rows: int = DEFAULT_CALIBRATION_ROWS,
     max_fit_rows: int = MAX_FIT_ROWS,
     seed: int = DEFAULT_SEED,
+    calibration_pool: Iterable[str] | None = None,
 ) -> CascadeTexts:
-    """A corpus's distinct non-empty texts split by a seeded draw: `calibration_rows` of them (at most
-    MAX_CALIBRATION_SHARE) to calibrate on, the rest (at most `max_fit_rows`) to fit; each list in sorted order."""
+    """A corpus's distinct non-empty texts split by a seeded draw: `calibration_rows` of those in
+    `calibration_pool` (None: of all; at most MAX_CALIBRATION_SHARE of the pool) to calibrate on, the rest (at most
+    `max_fit_rows`) to fit; each list in sorted order. The product's pool is its issue messages: the threshold is
+    chosen on the texts the cascade will label, while the student learns from every text."""
     distinct = sorted({text for text in texts if text})
     order = np.random.default_rng(seed).permutation(len(distinct))
-    calibration = min(calibration_rows, int(len(distinct) * MAX_CALIBRATION_SHARE))
-    chosen = (np.sort(order[calibration : calibration + max_fit_rows]), np.sort(order[:calibration]))
-    return CascadeTexts(*([distinct[row] for row in rows] for rows in chosen))
+    pool = np.ones(len(distinct), dtype=bool) if calibration_pool is None else np.isin(distinct, list(calibration_pool))
+    calibration_count = min(calibration_rows, int(pool.sum() * MAX_CALIBRATION_SHARE))
+    calibration = order[pool[order]][:calibration_count]
+    fit = order[~np.isin(order, calibration)][:max_fit_rows]
+    return CascadeTexts(*([distinct[row] for row in np.sort(rows)] for rows in (fit, calibration)))
 
 
 def stored_cascade_texts(folder: UPath) -> CascadeTexts:

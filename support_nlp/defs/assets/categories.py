@@ -13,7 +13,14 @@ from support_nlp.core.categories import ClusteringConfig, fit_categories, is_mul
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, apply_category_map, load_category_map, unknown_ids
 from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import ClassifierConfig, train_classifier
-from support_nlp.core.conversation import conversation_frame, discovery_rows, kind_shares
+from support_nlp.core.conversation import (
+    ISSUE,
+    conversation_frame,
+    discovery_rows,
+    kind_shares,
+    message_kinds,
+    opens_thread,
+)
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.identity import DEFAULT_MIN_SIMILARITY, carry_over_identity
 from support_nlp.core.seeds import (
@@ -81,10 +88,15 @@ def aligned_training_set(
     return tweets.loc[batch.tweet_ids].reset_index(), batch
 
 
-def training_day_texts(clean_text: dict[str, pd.DataFrame], embedded: np.ndarray, days: np.ndarray) -> list[str]:
-    """The cleaned texts of the embedded tweets of `days` (their transformer vectors are in the vector cache)."""
+def training_day_cascade_texts(clean_text: dict[str, pd.DataFrame], embedded: np.ndarray, days: np.ndarray):
+    """The cascade's texts from the embedded tweets of `days` (their transformer vectors are in the vector cache):
+    every cleaned text to fit on, calibration drawn from the issue messages, the only tweets the cascade labels."""
     tweets = concat_days({day: clean_text[day] for day in np.unique(days) if day in clean_text})
-    return tweets.loc[tweets["tweet_id"].isin(embedded), "text_clean"].tolist() if len(tweets) else []
+    if not len(tweets):
+        return cascade_texts_of([])
+    tweets = tweets[tweets["tweet_id"].isin(embedded)]
+    kinds = np.asarray(message_kinds(tweets["text"].tolist(), opens_thread(tweets["in_response_to_tweet_id"])))
+    return cascade_texts_of(tweets["text_clean"], calibration_pool=tweets.loc[kinds == ISSUE, "text_clean"])
 
 
 def seed_phrase_embedder(embedding_model: EmbeddingModel, tweets_encoder: str):
@@ -302,7 +314,7 @@ def classifier(
     metrics = model.metrics
     names = [model.category_names[str(c)] for c in metrics.confusion_labels]
     macro_f1 = metrics.agreement_macro_f1
-    cascade_texts = cascade_texts_of(training_day_texts(clean_text, batch.tweet_ids, day_of_row[labelled]))
+    cascade_texts = training_day_cascade_texts(clean_text, batch.tweet_ids, day_of_row[labelled])
     stored = model_store.open().add(
         category_model, model, run_id=context.run.run_id, files={CASCADE_TEXTS_FILE: cascade_texts.to_bytes()}
     )

@@ -5,10 +5,11 @@ classifier only those it is unsure of (`support_nlp.core.cascade`); one `predict
 import time
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from support_nlp.core.cascade import Cascade
-from support_nlp.core.classifier import UNCERTAIN_NAME, ClassifierModel
+from support_nlp.core.classifier import CONVERSATIONAL_ID, UNCERTAIN_NAME, ClassifierModel
 from support_nlp.core.conversation import ISSUE, conversation_frame, thread_categories
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.embedding_cache import EmbeddingCache
@@ -21,8 +22,6 @@ from support_nlp.resources import EmbeddingModel, ModelStoreResource
 from support_nlp.settings import read_settings
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
-# A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
-CONVERSATIONAL_ID = -2
 
 
 class PredictionsConfig(dg.Config):
@@ -72,17 +71,19 @@ def predict_day(tweets: pd.DataFrame, batch: EmbeddingBatch, model: ClassifierMo
     return pd.concat([rows[PREDICTION_COLUMNS], predicted], axis=1)
 
 
-def with_conversation(predicted: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataFrame:
-    """`message_kind`, `thread_id` and `thread_category` added; conversational messages lose their own category.
+def with_conversation(predicted: pd.DataFrame, conversation: pd.DataFrame) -> pd.DataFrame:
+    """`message_kind`, `thread_id` and `thread_category` added from the day's `conversation_frame`; conversational
+    messages lose their own category and confidence.
 
     A thread's category is that of its first issue message among the tweets given (one day): a day's predictions
     then depend on that day alone, whichever days a run covers, and a thread continued after midnight counts from
     its first issue message of the new day."""
-    conversation = conversation_frame(tweets).set_index("tweet_id").loc[predicted["tweet_id"]].reset_index()
+    conversation = conversation.set_index("tweet_id").loc[predicted["tweet_id"]].reset_index()
     issue = (conversation["message_kind"] == ISSUE).to_numpy()
     out = predicted.assign(message_kind=conversation["message_kind"].to_numpy())
     out["category_id"] = out["category_id"].where(issue, CONVERSATIONAL_ID).astype("int32")
     out["category_name"] = out["category_name"].where(issue, "")
+    out["confidence"] = out["confidence"].where(issue, np.nan).astype("float32")
     out["thread_id"] = conversation["thread_id"].to_numpy()
     out["thread_category"] = thread_categories(conversation, out["category_name"], out["created_at"])
     return out
@@ -91,7 +92,7 @@ def with_conversation(predicted: pd.DataFrame, tweets: pd.DataFrame) -> pd.DataF
 def predict_run(clean_text: dict[str, pd.DataFrame], embeddings: dict, model: ClassifierModel, min_confidence: float):
     """Per day, predictions of every embedded tweet with its conversation (see `with_conversation`)."""
     return {
-        day: with_conversation(predict_day(tweets, embeddings[day], model, min_confidence), tweets)
+        day: with_conversation(predict_day(tweets, embeddings[day], model, min_confidence), conversation_frame(tweets))
         for day, tweets in clean_text.items()
     }
 
@@ -191,12 +192,33 @@ def transformer_predictions(
 
 
 def cascade_day(
-    tweets: pd.DataFrame, cascade: Cascade, min_confidence: float, teacher_cache: EmbeddingCache | None, log
+    tweets: pd.DataFrame,
+    conversation: pd.DataFrame,
+    cascade: Cascade,
+    min_confidence: float,
+    teacher_cache: EmbeddingCache | None,
+    log,
 ) -> pd.DataFrame:
-    """Predictions, with `escalated`, for the non-empty tweets of one day."""
+    """Predictions, with `escalated`, for the non-empty tweets of one day. Only issue messages go through the
+    cascade: a conversational message keeps no category of its own (`with_conversation`), so neither the student
+    nor the transformer is spent on it."""
     eligible = tweets[~tweets["is_empty"].astype(bool)].reset_index(drop=True)
-    labels = cascade.label(eligible["text_clean"].tolist(), min_confidence, teacher_cache, log)
-    return pd.concat([eligible[PREDICTION_COLUMNS], labels.predictions], axis=1)
+    kinds = conversation.set_index("tweet_id").loc[eligible["tweet_id"], "message_kind"]
+    issue = (kinds == ISSUE).to_numpy()
+    labels = cascade.label(eligible.loc[issue, "text_clean"].tolist(), min_confidence, teacher_cache, log)
+    predictions = pd.DataFrame(
+        {
+            "category_id": np.full(len(eligible), CONVERSATIONAL_ID, dtype=np.int32),
+            "category_name": "",
+            "confidence": np.full(len(eligible), np.nan, dtype=np.float32),
+            "escalated": False,
+        }
+    )
+    for column in predictions.columns:
+        values = predictions[column].to_numpy().copy()
+        values[issue] = labels.predictions[column].to_numpy()
+        predictions[column] = values
+    return pd.concat([eligible[PREDICTION_COLUMNS], predictions], axis=1)
 
 
 def escalated_shares(by_day: dict[str, pd.DataFrame]) -> dict[str, float]:
@@ -212,10 +234,10 @@ def cascade_predictions(
 ):
     """For every non-empty tweet of the day: its message kind; for issue messages the category id, name and
     confidence (`uncertain` below `min_confidence`) from the cascade (`core.cascade`: the static student labels
-    every tweet, the deployed classifier those it is unsure of from their transformer vectors; the cascade is fitted
-    on the texts training recorded with the deployed model version and stored there on first use), and whether the
-    transformer decided it (`escalated`); for every tweet its thread's category. It reads clean_text, not
-    `embeddings`. Tweets empty after cleaning are counted, not predicted."""
+    every issue message, the deployed classifier those it is unsure of from their transformer vectors; the cascade
+    is fitted on the texts training recorded with the deployed model version and stored there on first use), and
+    whether the transformer decided it (`escalated`); for every tweet its thread's category. It reads clean_text,
+    not `embeddings`. Tweets empty after cleaning are counted, not predicted."""
     started = time.perf_counter()
     deployed = model_store.deployed()
     try:
@@ -223,12 +245,13 @@ def cascade_predictions(
     except ValueError as error:  # the deployed classifier's encoder cannot teach a student: the same on every retry
         raise dg.Failure(f"{error} (deployed model {deployed.version.version})", allow_retries=False) from error
     context.log.info(f"cascade: student {cascade.student.identity}, escalating below {cascade.escalate_below:.3f}")
-    by_day = {
-        day: with_conversation(
-            cascade_day(tweets, cascade, config.min_confidence, embedding_model.vector_cache, context.log.info), tweets
+    by_day = {}
+    for day, tweets in clean_text.items():
+        conversation = conversation_frame(tweets)
+        predicted = cascade_day(
+            tweets, conversation, cascade, config.min_confidence, embedding_model.vector_cache, context.log.info
         )
-        for day, tweets in clean_text.items()
-    }
+        by_day[day] = with_conversation(predicted, conversation)
     for day, share in escalated_shares(by_day).items():
         context.add_asset_metadata({"escalated_share": share}, partition_key=day)
     return predictions_result(
