@@ -66,8 +66,8 @@ INFERENCE = Variable(
     "SUPPORT_NLP_INFERENCE",
     "`transformer`",
     "how `predictions` labels tweets: `transformer` (the classifier on every tweet's transformer vector) or "
-    "`cascade` (the static student labels every tweet, the unsure ones go to the transformer; the daily run skips "
-    "the `embeddings` asset; [docs/performance.md](docs/performance.md))",
+    "`cascade` (the static student labels every issue message, the unsure ones go to the transformer; the daily "
+    "run skips the `embeddings` asset; [docs/performance.md](docs/performance.md))",
 )
 FIRST_DAY = Variable(
     "SUPPORT_NLP_FIRST_DAY", "`2017-10-01`", "first daily partition; older tweets are counted as outside the range"
