@@ -21,7 +21,8 @@ from support_nlp.resources import EmbeddingModel, ModelStoreResource
 from support_nlp.settings import read_settings
 
 PREDICTION_COLUMNS = ["tweet_id", "created_at", "day", "brand", "language", "text"]
-# A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
+# A conversational message (thanks, "DM sent", ...) is no issue, and a complaint that names no topic states none:
+# neither has a category of its own, only its thread's.
 CONVERSATIONAL_ID = -2
 
 
