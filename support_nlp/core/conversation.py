@@ -172,7 +172,9 @@ FILLER_WORDS = _words(
     r"having", r"thing", r"things", r"stuff", r"situation", r"really", r"seriously", r"literally", r"actually",
     r"just", r"like", r"ok", r"okay", r"right", r"away", r"bit", r"little", r"lot", r"real", r"come", r"guess",
     r"sick", r"tired", r"fed", r"sad", r"crazy", r"terrible", r"horrible", r"awful", r"bad", r"wrong", r"serious",
-    r"pathetic", r"useless", r"disgusting", r"fail\w*", r"whatever", r"thanks?", r"deserve", r"u+m+",
+    r"pathetic", r"useless", r"disgusting", r"fail\w*", r"whatever", r"thanks?", r"deserve", r"u+m+", r"stop",
+    r"wait\w*", r"tried", r"try\w*", r"know", r"sure", r"make", r"explain", r"twice", r"times", r"ignor\w*", r"yes",
+    r"yeah", r"tf", r"look\w*", r"trash", r"better",
 )  # fmt: skip
 # scikit-learn's English stop words hold a few words that are topics in support tweets ("is it down", "my bill",
 # "Fire TV"); those count as content.
@@ -185,6 +187,7 @@ FUNCTION_WORDS = (ENGLISH_STOP_WORDS - TOPIC_STOP_WORDS) | CONTRACTION_STEMS
 # the symbol, is about that bug.
 LETTER_I_BUG = re.compile("I\ufe0f|[\"“”']\\s*[I?]\\s*[\"“”']|\\bA ?\\[?\\?")
 HTML_ENTITY = re.compile(r"&\w+;")
+MONEY = re.compile(r"[$£€]\s?\d")
 
 
 def words_without_emoji(text: str) -> list[str]:
@@ -198,8 +201,8 @@ def topic_words(raw_text: str) -> list[str]:
     mentions), links, emoji, function words, interjections, bare numbers, and complaint and filler words."""
     brands = brand_words(MENTION_PATTERN.findall(raw_text))
     typed = HTML_ENTITY.sub(" ", MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text)))
-    # A version or model number, an order id or the iOS letter bug's symbol names the topic by itself.
-    named = LETTER_I_BUG.findall(typed) + DETAIL_TOKENS.findall(typed)
+    # A version or model number, an order id, a sum of money or the iOS letter bug's symbol names the topic by itself.
+    named = LETTER_I_BUG.findall(typed) + DETAIL_TOKENS.findall(typed) + MONEY.findall(typed)
     text = " ".join(words_without_emoji(typed)).lower()
     text = FILLER_WORDS.sub(" ", COMPLAINT_WORDS.sub(" ", INTERJECTIONS.sub(" ", text)))
     words = [word for word in text.split() if len(word) > 1 and not word.isdigit() and word not in FUNCTION_WORDS]
