@@ -13,6 +13,7 @@ from support_nlp.core.conversation import (
     GREETING,
     ISSUE,
     MESSAGE_KINDS,
+    NO_TOPIC,
     THANKS,
     conversation_frame,
     discovery_rows,
@@ -77,7 +78,8 @@ REAL_TWEETS = {
         "a bug.",
         False,
     ): ISSUE,
-    ("@Uber_Support I did. No response.", False): ISSUE,
+    # Not an acknowledgement: a complaint, though one that names no topic (its thread states it).
+    ("@Uber_Support I did. No response.", False): NO_TOPIC,
     (
         "@XboxSupport Lol so there's no one @115786 who can say when they're going to be shipped...? That's kinda "
         "weird",
@@ -102,6 +104,23 @@ REAL_TWEETS = {
         "@SpotifyCares so kindly add Pakistan in your launching country list as many people here wants @115888 here",
         False,
     ): ISSUE,
+    # Complaints and pleas that name no topic; the same words with a topic, or the iOS 11.1 letter bug's symbol.
+    ("@AskPayPal i have a serious problem i need help with.", True): NO_TOPIC,
+    ("Y'all suck @115714 https://t.co/9Uk1NktPUy", True): NO_TOPIC,
+    ("@AppleSupport help what does this mean https://t.co/I8uNBcSW7B", True): NO_TOPIC,
+    ("Y’all need to fix this now @115858", True): NO_TOPIC,
+    ("What the hell @115911 @115913? https://t.co/HrgJUtIxFo", True): NO_TOPIC,
+    ("@BofA_Help its a bit concerning :(", True): NO_TOPIC,
+    ("Bruh can someone at @115873 @Uber_Support get back to me on my Dms 😒😒😒😒", True): NO_TOPIC,
+    ("@SpotifyCares Did all that and it is still the same", False): NO_TOPIC,
+    ("@TMobileHelp my internet is down", True): ISSUE,
+    ("Is @117070 down for anyone else??", True): ISSUE,
+    ("@AmazonHelp Where is my order? https://t.co/pXnKSCo2ex", True): ISSUE,
+    ("@115714 fuck you fix my connection", True): ISSUE,
+    ("Please fix the battery issues in Ios 11! @AppleSupport @115858", True): ISSUE,
+    ("@hpsupport [Problem with printhead ] #hpojp6830 #missingprinthead #hpAIOi", True): ISSUE,
+    ("@115858 FIX THIS I\ufe0f", True): ISSUE,
+    ("@SpotifyCares @593154 virgin", False): ISSUE,  # the answer to "which provider?", not a swear word
     ("@116216 me pueden ayudar me robaronmi cuenta de psn", True): ISSUE,
     ("@116875 hola @116875 tengo un  problema con mi pedido", True): ISSUE,
     (
@@ -126,6 +145,17 @@ def test_tweets_with_a_human_issue_topic_stay_issues():
     kinds = pd.Series([message_kind(text, opens_thread=True) for text in labelled_issues["text"]])
     assert len(kinds) >= 300
     assert (kinds == ISSUE).mean() >= 0.99, labelled_issues["text"][(kinds != ISSUE).to_numpy()].tolist()
+
+
+def test_only_tweets_without_a_human_topic_are_taken_as_stating_none():
+    """On the labelled twcs topic tweets (as thread openers), no_topic_stated takes only tweets the annotators gave
+    no topic either; most of those are follow-ups the act kinds take, so it takes few of them."""
+    rows = twcs_topic_rows()
+    kinds = pd.Series([message_kind(text, opens_thread=True) for text in rows["text"]])
+    unlabelled = (rows["topics"].map(len) == 0).to_numpy()
+    taken = (kinds == NO_TOPIC).to_numpy()
+    assert not (taken & ~unlabelled).any(), rows["text"][taken & ~unlabelled].tolist()
+    assert (taken & unlabelled).sum() >= 8
 
 
 def test_device_details_are_only_an_answer_in_a_follow_up():
@@ -156,6 +186,9 @@ def test_kinds_on_the_bundled_sample(sample_conversation):
     assert (openers["message_kind"] == ISSUE).mean() >= 0.9
     follow_ups = conversation[~conversation["opens_thread"]]
     assert follow_ups["message_kind"].isin(CONVERSATIONAL_KINDS).mean() >= 0.2
+    # A complaint naming no topic is a small share, mostly follow-ups ("still the same"); few openers state none.
+    assert 0.005 <= shares[NO_TOPIC] <= 0.04
+    assert 10 <= (openers["message_kind"] == NO_TOPIC).sum() <= 0.02 * len(openers)
     assert discovery_rows(conversation).sum() == (openers["message_kind"] == ISSUE).sum()
 
 

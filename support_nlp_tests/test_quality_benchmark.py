@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from support_nlp.benchmarks import quality
 from support_nlp.core.categories import ClusteringConfig, k_candidates
-from support_nlp.core.conversation import CONVERSATIONAL_KINDS
+from support_nlp.core.conversation import CONVERSATIONAL_KINDS, NO_TOPIC
 from support_nlp.core.metrics import clustering_accuracy, clustering_scores, expected_calibration_error
 
 
@@ -186,11 +186,13 @@ def test_actionability_of_real_tweets(real_slice_csv, tmp_path):
     )
     row = quality.actionability("slice", conversation, issues, categories)
     assert row["tweets"] == len(tweets)
-    assert row["conversational kinds %"] + row["issue messages %"] == pytest.approx(100, abs=0.2)
+    assert row["conversational kinds %"] + row["no_topic_stated %"] + row["issue messages %"] == pytest.approx(
+        100, abs=0.2
+    )
     assert row["conversational kinds %"] >= 10  # thanks, DM sent, details... are a real share of inbound tweets
     kinds = [row[f"{kind} %"] for kind in CONVERSATIONAL_KINDS]
     assert sum(kinds) == pytest.approx(row["conversational kinds %"], abs=0.5) and min(kinds) >= 0
-    assert set(conversation.loc[conversation["message_kind"] != "issue", "message_kind"]) <= set(CONVERSATIONAL_KINDS)
+    assert set(conversation["message_kind"]) <= {"issue", NO_TOPIC, *CONVERSATIONAL_KINDS}
     assert (
         row["clustered (thread-opening issues)"]
         == len(issues)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
-from support_nlp.core.conversation import ISSUE, conversation_frame
+from support_nlp.core.conversation import ISSUE, NO_TOPIC, conversation_frame
 from support_nlp.core.embedding import EmbeddingBatch, embed_texts
 from support_nlp.core.encoders import load_encoder
 from support_nlp.core.text import clean_frame
@@ -36,6 +36,7 @@ from support_nlp.defs.assets.trends import (
     EMERGING_CLUSTER_CHECK,
     EMERGING_CLUSTER_RULE,
     EMERGING_TOPIC_CHECK,
+    TOPIC_NOT_STATED,
     VOLUME_SPIKE_CHECK,
     emerging_cluster,
     emerging_cluster_check,
@@ -143,7 +144,8 @@ def uncertain_week(real_tweets) -> pd.DataFrame:
     week = recent_days(BURST_DAY, EMERGING_CLUSTER_RULE.recent_days)
     issues = real_tweets[(kinds == ISSUE) & real_tweets["day"].isin(week)]
     background = issues.assign(category_name=issues["brand"], message_kind=ISSUE)
-    background.loc[background.index[::UNCERTAIN_EVERY], "category_name"] = UNCERTAIN_NAME
+    # Chosen by id, not position: which tweets are uncertain must not shift when a kind rule takes other tweets.
+    background.loc[background["tweet_id"] % UNCERTAIN_EVERY == 0, "category_name"] = UNCERTAIN_NAME
     topic = real_tweets[
         real_tweets["text"].str.contains(EMERGING_TOPIC_WORD, case=False) & ~real_tweets["day"].isin(week)
     ].drop_duplicates("text_clean")
@@ -209,6 +211,8 @@ def test_every_tweet_of_a_thread_counts_in_the_category_its_first_issue_message_
             ("refund", UNCERTAIN_NAME, ISSUE),  # the thread's first issue message was uncertain: its own says more
             ("", UNCERTAIN_NAME, "dm_sent"),
             ("", "", "greeting"),  # no issue in its thread
+            ("", "", NO_TOPIC),  # "I have a problem", and the thread never says which
+            ("", "delivery", NO_TOPIC),  # "still nothing??"
         ],
         columns=["category_name", "thread_category", "message_kind"],
     )
@@ -219,6 +223,8 @@ def test_every_tweet_of_a_thread_counts_in_the_category_its_first_issue_message_
         "refund",
         UNCERTAIN_NAME,
         CONVERSATION_ONLY,
+        TOPIC_NOT_STATED,
+        "delivery",
     ]
 
 

@@ -61,7 +61,15 @@ from support_nlp.core.categories import (
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import train_classifier
-from support_nlp.core.conversation import ISSUE, conversation_frame, discovery_rows, kind_shares
+from support_nlp.core.conversation import (
+    CONVERSATIONAL_KINDS,
+    ISSUE,
+    NO_TOPIC,
+    conversation_frame,
+    discovery_rows,
+    kind_shares,
+    message_kind,
+)
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
 from support_nlp.core.language import UNDETERMINED, detect_languages
@@ -420,7 +428,7 @@ def actionability(name: str, conversation: pd.DataFrame, issues: pd.DataFrame, c
     return {
         "set": name,
         "tweets": tweets,
-        "conversational kinds %": round(100 * float((conversation["message_kind"] != ISSUE).mean()), 1),
+        "conversational kinds %": round(100 * float(conversation["message_kind"].isin(CONVERSATIONAL_KINDS).mean()), 1),
         **{
             f"{kind} %": round(100 * share, 1)
             for kind, share in kind_shares(conversation["message_kind"]).items()
@@ -522,6 +530,53 @@ def run_actionability(
             language_examples(issues, categories, EXAMPLE_LANGUAGE)
         )
         report(f"{name}: {len(conversation):,} tweets, {time.perf_counter() - started:.0f} s")
+    return pd.DataFrame(summary), tables
+
+
+def no_topic_on_labelled_tweets() -> tuple[dict, pd.DataFrame]:
+    """`no_topic_stated` on the labelled twcs topic tweets, each as a thread's first message: how many it takes, how
+    many of those the annotators gave no topic either, and how many it takes that they did label (each listed)."""
+    rows = twcs_topic_rows()
+    taken = np.array([message_kind(text, opens_thread=True) == NO_TOPIC for text in rows["text"]])
+    unlabelled = (rows["topics"].map(len) == 0).to_numpy()
+    summary = {
+        "labelled tweets": len(rows),
+        "without a human topic": int(unlabelled.sum()),
+        "taken as no_topic_stated": int(taken.sum()),
+        "of them without a human topic": int((taken & unlabelled).sum()),
+        "of them with a human topic": int((taken & ~unlabelled).sum()),
+        "recall over those without a human topic %": round(100 * float(taken[unlabelled].mean()), 1),
+    }
+    listed = rows.loc[taken].assign(
+        topics=lambda f: f["topics"].map(lambda topics: ", ".join(sorted(topics)) or "-"),
+        text=lambda f: [" ".join(text.split()) for text in f["text"]],
+    )
+    return summary, listed[["brand", "topics", "text"]]
+
+
+def no_topic_shares() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Per real unlabelled set, the share of tweets (and of thread-opening ones) that state no topic, and those
+    thread-opening tweets to read."""
+    summary, tables = [], {}
+    for name, load in REAL_TWEET_SETS.items():
+        tweets = load()
+        conversation = conversation_frame(tweets)
+        no_topic = (conversation["message_kind"] == NO_TOPIC).to_numpy()
+        opens = conversation["opens_thread"].to_numpy()
+        summary.append(
+            {
+                "set": name,
+                "tweets": len(tweets),
+                "no_topic_stated": int(no_topic.sum()),
+                "no_topic_stated %": round(100 * float(no_topic.mean()), 1),
+                "thread-opening tweets": int(opens.sum()),
+                "thread-opening no_topic_stated": int((no_topic & opens).sum()),
+                "thread-opening no_topic_stated %": round(100 * float(no_topic[opens].mean()), 1),
+            }
+        )
+        tables[f"Thread-opening no_topic_stated tweets of {name}"] = pd.DataFrame(
+            {"text": [" ".join(text.split())[:120] for text in tweets.loc[no_topic & opens, "text"]]}
+        )
     return pd.DataFrame(summary), tables
 
 
@@ -755,6 +810,11 @@ def main(argv: list[str] | None = None) -> None:
         "--keyphrases", action="store_true", help="with --actionability: each category's keyphrases, best first"
     )
     parser.add_argument(
+        "--no-topic",
+        action="store_true",
+        help="only the no_topic_stated kind: against the twcs topic labels, and its share of the real tweet sets",
+    )
+    parser.add_argument(
         "--taxonomy",
         action="store_true",
         help="only the team's seeds (core/seeds.py): tweet threshold and adoption share by precision",
@@ -767,6 +827,16 @@ def main(argv: list[str] | None = None) -> None:
         for title, table in tables.items():
             print(f"\n{title}\n")
             print(table.to_markdown(index=False))
+        return
+    if args.no_topic:
+        summary, taken = no_topic_on_labelled_tweets()
+        print("\nno_topic_stated on the labelled twcs topic tweets (each as a thread's first message)\n")
+        print(pd.Series(summary).to_markdown(headers=["", "tweets"]))
+        print(f"\nThe tweets it takes\n\n{taken.to_markdown(index=False)}")
+        shares, tables = no_topic_shares()
+        print(f"\nno_topic_stated on real unlabelled tweets\n\n{shares.set_index('set').T.to_markdown()}")
+        for title, table in tables.items():
+            print(f"\n{title}\n\n{table.to_markdown(index=False)}")
         return
     sets = [load() for load in chosen_sets(parser, args).values()]
     started = time.perf_counter()

@@ -16,7 +16,8 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 
 UNCERTAIN_ID = -1
 UNCERTAIN_NAME = "uncertain"
-# A conversational message (thanks, "DM sent", ...) is no issue: it has no category of its own, only its thread's.
+# A conversational message (thanks, "DM sent", ...) is no issue, and a complaint that names no topic states none:
+# neither has a category of its own, only its thread's.
 CONVERSATIONAL_ID = -2
 
 

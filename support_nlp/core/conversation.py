@@ -7,6 +7,10 @@ and patterns (English and Spanish, with the commonest thanks and greetings of th
 A rule only ever turns a tweet *away* from `issue` when the whole tweet is the act: "thanks, but my order is
 still missing" stays an issue.
 
+A complaint or plea that names nothing ("@AppleSupport I have a problem", "Y'all suck", "help what does this mean
+<link>") is `no_topic_stated`: no act, but no topic either, so it is not clustered (a handful of such tweets made a
+junk category and blurred a real one) and, like an act, counts in its thread's category when the thread states one.
+
 Threads: twcs links every tweet to the one it answers (`in_response_to_tweet_id`), and a customer's first message
 in a thread answers nothing. raw_tweets follows each chain through the agents' tweets too, over the whole source
 (`core.twcs.thread_roots`), and gives every customer tweet the `thread_id` of its conversation's first tweet.
@@ -25,7 +29,9 @@ import re
 import emoji
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from support_nlp.core.naming import CONTRACTION_STEMS, brand_words
 from support_nlp.core.text import MENTION_PATTERN, URL_PATTERN
 
 ISSUE = "issue"
@@ -35,8 +41,9 @@ DETAILS_GIVEN = "details_given"
 GREETING = "greeting"
 ACKNOWLEDGEMENT = "acknowledgement"
 EMPTY = "empty_or_unintelligible"
+NO_TOPIC = "no_topic_stated"
 CONVERSATIONAL_KINDS = (THANKS, DM_SENT, DETAILS_GIVEN, GREETING, ACKNOWLEDGEMENT, EMPTY)
-MESSAGE_KINDS = (ISSUE, *CONVERSATIONAL_KINDS)
+MESSAGE_KINDS = (ISSUE, *CONVERSATIONAL_KINDS, NO_TOPIC)
 
 HASHTAG_PATTERN = re.compile(r"#\w+")
 RETWEET_PREFIX = re.compile(r"^\s*rt\b[\s:]*", re.IGNORECASE)
@@ -145,14 +152,65 @@ RESOLVED_PATTERN = re.compile(
 )
 
 
+# Complaint, plea and attention words: they say something is wrong or wanted, not what.
+COMPLAINT_WORDS = _words(
+    r"fix\w*", r"help\w*", r"problems?", r"issues?", r"suck\w*", r"worst", r"wtf", r"hell", r"f+u+c+k+\w*", r"shit\w*",
+    r"crap\w*", r"damn\w*", r"answer\w*", r"repl(?:y|ies|ied|ying)", r"respon(?:d|ds|ded|ding|se|ses)",
+    r"questions?", r"concern\w*", r"mad", r"angry", r"upset", r"ridiculous", r"unacceptable", r"frustrat\w*",
+    r"annoy\w*", r"disappoint\w*", r"joke", r"happening", r"going on", r"assist\w*", r"support",
+)  # fmt: skip
+# Words that name no topic on their own: fillers, feelings, time, and what is asked of the agent ("get back to me",
+# "check your DMs").
+FILLER_WORDS = _words(
+    r"dms?", r"messages?", r"inbox", r"tweets?", r"tweeted", r"sent", r"check\w*", r"contact\w*", r"someone",
+    r"somebody", r"anybody", r"anyone", r"people", r"ppl", r"guys", r"y?all", r"ya", r"u", r"ur", r"im", r"ive",
+    r"id", r"youre", r"dont", r"cant", r"wont", r"aint", r"doesnt", r"didnt", r"isnt", r"wasnt", r"arent", r"havent",
+    r"hasnt", r"thats", r"whats", r"theres", r"hello", r"hey", r"hi", r"yo", r"dear", r"please", r"pls", r"plz",
+    r"kindly", r"asap", r"urgent\w*", r"now", r"today", r"yet", r"still", r"again", r"ever", r"already",
+    r"minutes?", r"hours?", r"days?", r"weeks?", r"months?", r"ages", r"long", r"time", r"need\w*", r"want\w*",
+    r"mean\w*", r"happen\w*", r"going", r"gonna", r"gotta", r"get\w*", r"got", r"does", r"did", r"doing", r"done",
+    r"having", r"thing", r"things", r"stuff", r"situation", r"really", r"seriously", r"literally", r"actually",
+    r"just", r"like", r"ok", r"okay", r"right", r"away", r"bit", r"little", r"lot", r"real", r"come", r"guess",
+    r"sick", r"tired", r"fed", r"sad", r"crazy", r"terrible", r"horrible", r"awful", r"bad", r"wrong", r"serious",
+    r"pathetic", r"useless", r"disgusting", r"fail\w*", r"whatever", r"thanks?", r"deserve", r"u+m+", r"stop",
+    r"wait\w*", r"tried", r"try\w*", r"know", r"sure", r"make", r"explain", r"twice", r"times", r"ignor\w*", r"yes",
+    r"yeah", r"tf", r"look\w*", r"trash", r"better",
+)  # fmt: skip
+# scikit-learn's English stop words hold a few words that are topics in support tweets ("is it down", "my bill",
+# "Fire TV"); those count as content.
+TOPIC_STOP_WORDS = frozenset(
+    {"down", "off", "out", "up", "online", "bill", "fire", "computer", "system", "call", "detail", "amount", "name",
+     "interest", "front", "side", "top", "show", "move", "part", "full", "empty", "found", "find", "bottom"}
+)  # fmt: skip
+FUNCTION_WORDS = (ENGLISH_STOP_WORDS - TOPIC_STOP_WORDS) | CONTRACTION_STEMS
+# iOS 11.1 turned a typed "i" into "I" + U+FE0F (shown as "A [?]"); a tweet showing it, or quoting the letter or
+# the symbol, is about that bug.
+LETTER_I_BUG = re.compile("I\ufe0f|[\"“”']\\s*[I?]\\s*[\"“”']|\\bA ?\\[?\\?")
+HTML_ENTITY = re.compile(r"&\w+;")
+MONEY = re.compile(r"[$£€]\s?\d")
+
+
 def words_without_emoji(text: str) -> list[str]:
     """The words of a text, emoji and apostrophes removed ("don't" -> "dont")."""
     text = emoji.replace_emoji(text, replace=" ")
     return WORD.findall(text.replace("’", "'").replace("'", ""))
 
 
+def topic_words(raw_text: str) -> list[str]:
+    """The words of a tweet that could name a topic: without handles (and the brand words of the handles it
+    mentions), links, emoji, function words, interjections, bare numbers, and complaint and filler words."""
+    brands = brand_words(MENTION_PATTERN.findall(raw_text))
+    typed = HTML_ENTITY.sub(" ", MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text)))
+    # A version or model number, an order id, a sum of money or the iOS letter bug's symbol names the topic by itself.
+    named = LETTER_I_BUG.findall(typed) + DETAIL_TOKENS.findall(typed) + MONEY.findall(typed)
+    text = " ".join(words_without_emoji(typed)).lower()
+    text = FILLER_WORDS.sub(" ", COMPLAINT_WORDS.sub(" ", INTERJECTIONS.sub(" ", text)))
+    words = [word for word in text.split() if len(word) > 1 and not word.isdigit() and word not in FUNCTION_WORDS]
+    return named + [word for word in words if word not in brands]
+
+
 def message_kind(raw_text: str, opens_thread: bool) -> str:
-    """`issue` or one of CONVERSATIONAL_KINDS for one inbound tweet (raw text, as written)."""
+    """`issue`, one of CONVERSATIONAL_KINDS, or `no_topic_stated` for one inbound tweet (raw text, as written)."""
     typed = MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text))
     words = words_without_emoji(typed)
     text = " ".join(words)
@@ -164,15 +222,17 @@ def message_kind(raw_text: str, opens_thread: bool) -> str:
     if sum(ch.isalpha() for ch in INTERJECTIONS.sub(" ", text)) < MIN_CONTENT_LETTERS:
         return EMPTY
     asks = "?" in typed and len(words) > MAX_GREETING_WORDS
+    complains = states_problem or "?" in typed or bool(COMPLAINT_WORDS.search(text))
+    stated = ISSUE if not complains or topic_words(raw_text) else NO_TOPIC
     if states_problem or asks or len(WISHES.sub(" ", text).split()) > MAX_ACT_WORDS:
-        return ISSUE
+        return stated
     if DM_PATTERN.search(text):
         return DM_SENT
     if THANKS_PATTERN.search(text):
         return THANKS
     if GREETING_PATTERN.match(text) or WISHES.search(text):
         return GREETING
-    return ISSUE
+    return stated
 
 
 def message_kinds(raw_texts: list[str], opens_thread: np.ndarray) -> list[str]:

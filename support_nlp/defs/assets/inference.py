@@ -200,8 +200,8 @@ def cascade_day(
     log,
 ) -> pd.DataFrame:
     """Predictions, with `escalated`, for the non-empty tweets of one day. Only issue messages go through the
-    cascade: a conversational message keeps no category of its own (`with_conversation`), so neither the student
-    nor the transformer is spent on it."""
+    cascade: a message of another kind (a conversational act, a complaint naming no topic) keeps no category of
+    its own (`with_conversation`), so neither the student nor the transformer is spent on it."""
     eligible = tweets[~tweets["is_empty"].astype(bool)].reset_index(drop=True)
     kinds = conversation.set_index("tweet_id").loc[eligible["tweet_id"], "message_kind"]
     issue = (kinds == ISSUE).to_numpy()

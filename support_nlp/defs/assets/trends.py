@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from support_nlp.core.classifier import UNCERTAIN_NAME
-from support_nlp.core.conversation import ISSUE
+from support_nlp.core.conversation import ISSUE, NO_TOPIC
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import (
     UNCERTAIN_SHARE_RULE,
@@ -38,6 +38,7 @@ TOP_MOVERS_PLOT = "top_movers.png"
 
 
 CONVERSATION_ONLY = "conversation only (no issue stated)"
+TOPIC_NOT_STATED = "topic not stated"
 
 
 class CategoryTrendsConfig(dg.Config):
@@ -48,11 +49,12 @@ def trend_category(predicted: pd.DataFrame) -> pd.Series:
     """The category a prediction counts in: its thread's, which the thread's first issue message stated, for every
     tweet of the thread ("thanks", "sent a DM", and "still not working" too: classified alone, a follow-up agrees
     with its thread's category only about half the time); an issue message's own where its thread's is uncertain or
-    unknown; and CONVERSATION_ONLY for a conversational message outside any issue thread, which no spike check
-    judges."""
+    unknown; TOPIC_NOT_STATED for a complaint that names no topic ("I have a problem") outside any issue thread; and
+    CONVERSATION_ONLY for a conversational message outside any issue thread. No spike check judges those two."""
     thread_category = predicted["thread_category"]
     own_category = predicted["category_name"].where(predicted["message_kind"] == ISSUE, "")
     category = thread_category.where(~thread_category.isin(["", UNCERTAIN_NAME]) | (own_category == ""), own_category)
+    category = category.mask((category == "") & (predicted["message_kind"] == NO_TOPIC), TOPIC_NOT_STATED)
     return category.replace("", CONVERSATION_ONLY)
 
 
@@ -148,7 +150,7 @@ def category_trends(
     days = every_day(volume["day"].min(), volume["day"].max())
     judged_day = config.judged_day or volume["day"].max()
     daily = by_day(volume, "category_name", days)
-    not_categories = [UNCERTAIN_NAME, CONVERSATION_ONLY]
+    not_categories = [UNCERTAIN_NAME, CONVERSATION_ONLY, TOPIC_NOT_STATED]
     judged_daily = daily.drop(columns=not_categories, errors="ignore")
     category_spikes = category_exceedances(judged_daily)
     uncertain = exceedances(uncertain_share_by_day(predicted, UNCERTAIN_NAME, days), UNCERTAIN_SHARE_RULE)
