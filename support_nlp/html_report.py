@@ -15,6 +15,7 @@ from support_nlp.core.seeds import ADOPTION_SHARE, overlap_note, suggested_categ
 BRANDS_SHOWN = 10
 EXAMPLES_PER_CATEGORY = 10
 EXAMPLES_PER_SUGGESTION = 3
+PROBLEM_CUE_LANGUAGES = ("en", "es")  # the languages of conversation.PROBLEM_CUES
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ReportInputs:
     predicted_days: tuple[str, str]
     volume: pd.DataFrame  # category_trends: day, category_name, brand, tweets, cases
     examples: dict[str, list[str]]  # category name -> most confidently predicted tweets
+    problem_shares: dict[str, float]  # category name -> share of its predicted issue messages that state a problem
     cases_png: bytes  # cases opened per day by category
     tweets_png: bytes  # tweets per day by category
     generated_at: str
@@ -51,7 +53,18 @@ def predicted_count(counts: pd.DataFrame, name: str, count: str) -> int:
     return int(counts[count].get(name, 0))
 
 
-def category_section(category: Category, counts: pd.DataFrame, examples: list[str]) -> str:
+def problem_share(category: Category, shares: dict[str, float]) -> float | None:
+    """The share of the category's predicted issue messages that state a problem; None where the problem cues
+    (English and Spanish) do not read most of its tweets, or nothing was predicted in it."""
+    cue_languages = sum(category.languages.get(code, 0.0) for code in PROBLEM_CUE_LANGUAGES)
+    return shares.get(category.name) if cue_languages >= 0.5 else None
+
+
+def problem_share_text(share: float | None) -> str:
+    return "–" if share is None else f"{share:.0%}"
+
+
+def category_section(category: Category, counts: pd.DataFrame, examples: list[str], problem: float | None) -> str:
     keyphrases = ", ".join(html.escape(phrase) for phrase, _ in category.keywords)
     brands = ", ".join(f"{html.escape(b)} {share:.0%}" for b, share in category.brands.items())
     languages = ", ".join(f"{html.escape(code)} {share:.0%}" for code, share in category.languages.items())
@@ -62,8 +75,8 @@ def category_section(category: Category, counts: pd.DataFrame, examples: list[st
 <h3>{html.escape(category.name)}</h3>
 <p><b>{category.size:,}</b> training tweets ({category.share:.1%}); predicted:
 <b>{predicted_count(counts, category.name, "cases"):,}</b> cases opened,
-{predicted_count(counts, category.name, "tweets"):,} tweets with follow-ups.
-Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
+{predicted_count(counts, category.name, "tweets"):,} tweets with follow-ups; {problem_share_text(problem)} state a
+problem.<br>Keyphrases: {keyphrases}.<br>Brands: {brands}. Languages: {languages}.</p>
 <details open><summary>Closest to the category's centre</summary><ol>{closest}</ol></details>
 <details><summary>Most confidently predicted ({len(examples)})</summary><ol>{quotes}</ol></details>
 </section>"""
@@ -126,12 +139,16 @@ def render_report(inputs: ReportInputs) -> str:
             "share": f"{c.share:.1%}",
             "cases opened": f"{predicted_count(counts, c.name, 'cases'):,}",
             "tweets with follow-ups": f"{predicted_count(counts, c.name, 'tweets'):,}",
+            "state a problem": problem_share_text(problem_share(c, inputs.problem_shares)),
             "keyphrases": ", ".join(phrase for phrase, _ in c.keywords[:4]),
         }
         for c in categories
     )
     brands = brand_table(inputs.volume).map(lambda n: f"{n:,}")
-    sections = "".join(category_section(c, counts, inputs.examples.get(c.name, [])) for c in categories)
+    sections = "".join(
+        category_section(c, counts, inputs.examples.get(c.name, []), problem_share(c, inputs.problem_shares))
+        for c in categories
+    )
     first, last = inputs.training_days
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Support categories</title>
@@ -147,7 +164,10 @@ Categories were discovered on the tweets of {first}..{last} (training tweets, in
 predicted counts are those of {inputs.predicted_days[0]}..{inputs.predicted_days[1]}.
 A <b>case</b> is a customer's first tweet of a conversation, where the issue is stated; the conversation's later
 tweets count with it under <b>tweets with follow-ups</b> (a follow-up whose conversation began before the data,
-under its own predicted category).</p>
+under its own predicted category). <b>State a problem</b>: the share of a category's predicted issue messages with
+a problem word (not, still, refund, why, …; English and Spanish words, so "–" for categories mostly in other
+languages). A low share hints at chatter or a promotion rather than an issue to act on; a hint only, since some
+complaints ("left at 2pm, back at 4pm. A record.") state the problem without such a word.</p>
 <h2 id="categories">Categories, largest first</h2>
 {summary.to_html(index=False, escape=True, classes="summary")}
 <h2 id="suggested">Suggested new categories</h2>

@@ -20,6 +20,7 @@ from support_nlp.core.conversation import (
     kind_shares,
     message_kind,
     near_duplicate_key,
+    states_problem,
     thread_categories,
 )
 from support_nlp.core.text import clean_frame
@@ -135,6 +136,30 @@ REAL_TWEETS = {
 def test_real_tweets_get_their_kind(tweet, expected):
     text, opens = tweet
     assert message_kind(text, opens) == expected
+
+
+@pytest.mark.parametrize(
+    "text, stated",
+    [
+        ("@British_Airways what an absolute farce at Oslo Airport tonight, nearly 6 hours since my flight was "
+         "cancelled and still in a queue for a hotel manned by one person", True),
+        ("Getting that 3 buck burrito from @ChipotleTweets is becoming a tradition on Halloween #thebest", False),
+        ("Happy Halloween! Submit your costume pics with #Thankenstein + #Contest to win a spooky trip to London, "
+         "plus other scary surprise goodies! https://t.co/9M7XGcE8fx", False),
+        # A problem told without a problem word: the share the report shows is a hint, not a verdict.
+        ("Left Brum at 2pm, back in Crystal Palace at 4pm. A record. #virgintrains", False),
+    ],
+)  # fmt: skip
+def test_real_tweets_state_a_problem_or_not(text, stated):
+    assert states_problem(text) is stated
+
+
+def test_the_labelled_issue_tweets_mostly_state_a_problem_and_the_praise_does_not():
+    rows = twcs_topic_rows()
+    praise = rows["topics"].map(lambda topics: bool(topics) and all(t.endswith("/Service Praise") for t in topics))
+    issues = rows["topics"].map(lambda topics: any(not t.endswith("/Service Praise") for t in topics))
+    stated = rows["text"].map(states_problem)
+    assert stated[issues].mean() > 0.5 > stated[praise].mean()
 
 
 def test_tweets_with_a_human_issue_topic_stay_issues():

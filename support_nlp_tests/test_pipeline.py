@@ -14,7 +14,7 @@ from upath import UPath
 from support_nlp.core.cascade import stored_cascade_texts
 from support_nlp.core.category_map import DEFAULT_CATEGORY_MAP, load_category_map
 from support_nlp.core.classifier import CONVERSATIONAL_ID, UNCERTAIN_NAME
-from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS, message_kinds, opens_thread
+from support_nlp.core.conversation import ISSUE, MESSAGE_KINDS, message_kinds, opens_thread, states_problem
 from support_nlp.core.model_store import ModelStore
 from support_nlp.core.seeds import overlap_note
 from support_nlp.core.text import mentions
@@ -200,6 +200,14 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
         section = document[document.index(f'<section id="category-{c.id}">') :]
         cases, tweets = counts.loc[c.name] if c.name in counts.index else (0, 0)
         assert f"<b>{cases:,}</b> cases opened,\n{tweets:,} tweets with follow-ups" in section[: section.index("</p>")]
+    # Each English category shows the share of its predicted issue messages that state a problem.
+    predictions = pd.concat(pd.read_parquet(p) for p in (storage / "predictions").glob("*.parquet"))
+    issues = predictions[predictions["message_kind"] == ISSUE]
+    stated = issues["text"].map(states_problem).groupby(issues["category_name"]).mean()
+    for c in by_size:
+        section = document[document.index(f'<section id="category-{c.id}">') :]
+        if c.languages.get("en", 0) >= 0.5 and c.name in stated:
+            assert f"; {stated[c.name]:.0%} state a\nproblem." in section[: section.index("</p>")]
     brands = document[document.index('id="brands"') : document.index('id="examples"')]
     top_brand = volume.groupby("brand")["cases"].sum().sort_values(ascending=False).index[0]
     assert f"<th>{top_brand}</th>" in brands

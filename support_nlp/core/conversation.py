@@ -209,22 +209,32 @@ def topic_words(raw_text: str) -> list[str]:
     return named + [word for word in words if word not in brands]
 
 
+def _problem_in(words: str) -> bool:
+    return bool(PROBLEM_CUES.search(words)) and not RESOLVED_PATTERN.fullmatch(words)
+
+
+def states_problem(raw_text: str) -> bool:
+    """Whether a tweet says something is wrong or wanted (a problem cue of PROBLEM_CUES: "not", "still", "refund",
+    "why", ...; English and Spanish)."""
+    return _problem_in(" ".join(words_without_emoji(MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text)))))
+
+
 def message_kind(raw_text: str, opens_thread: bool) -> str:
     """`issue`, one of CONVERSATIONAL_KINDS, or `no_topic_stated` for one inbound tweet (raw text, as written)."""
     typed = MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text))
     words = words_without_emoji(typed)
     text = " ".join(words)
-    states_problem = bool(PROBLEM_CUES.search(text)) and not RESOLVED_PATTERN.fullmatch(text)
+    problem = _problem_in(text)
     if ACKNOWLEDGEMENT_PATTERN.match(LEADING_REACTIONS.sub("", text)):
         return ACKNOWLEDGEMENT
-    if not opens_thread and len(words) <= MAX_DETAIL_WORDS and DETAIL_TOKENS.search(typed) and not states_problem:
+    if not opens_thread and len(words) <= MAX_DETAIL_WORDS and DETAIL_TOKENS.search(typed) and not problem:
         return DETAILS_GIVEN
     if sum(ch.isalpha() for ch in INTERJECTIONS.sub(" ", text)) < MIN_CONTENT_LETTERS:
         return EMPTY
     asks = "?" in typed and len(words) > MAX_GREETING_WORDS
-    complains = states_problem or "?" in typed or bool(COMPLAINT_WORDS.search(text))
+    complains = problem or "?" in typed or bool(COMPLAINT_WORDS.search(text))
     stated = ISSUE if not complains or topic_words(raw_text) else NO_TOPIC
-    if states_problem or asks or len(WISHES.sub(" ", text).split()) > MAX_ACT_WORDS:
+    if problem or asks or len(WISHES.sub(" ", text).split()) > MAX_ACT_WORDS:
         return stated
     if DM_PATTERN.search(text):
         return DM_SENT

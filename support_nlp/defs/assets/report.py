@@ -9,6 +9,7 @@ import pandas as pd
 
 from support_nlp.core.category_schema import Category, CategoryModel
 from support_nlp.core.classifier import UNCERTAIN_NAME
+from support_nlp.core.conversation import ISSUE, states_problem
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
 from support_nlp.defs.assets.deployment import deployed_model
@@ -43,6 +44,13 @@ def projection_sample(model: CategoryModel, embeddings: dict[str, EmbeddingBatch
     sample = rng.choice(assigned, size=min(PROJECTION_SAMPLE, len(assigned)), replace=False)
     points = model.project(batch.vectors[sample])[:, :2]
     return points, label_of.loc[batch.tweet_ids[sample]].to_numpy()
+
+
+def problem_shares(predicted: pd.DataFrame) -> dict[str, float]:
+    """Per category name: the share of its predicted issue messages that state a problem."""
+    issues = predicted[predicted["message_kind"] == ISSUE]
+    stated = pd.Series([states_problem(text) for text in issues["text"]], index=issues.index, dtype=bool)
+    return stated.groupby(issues["category_name"]).mean().to_dict()
 
 
 def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLES_PER_CATEGORY) -> dict:
@@ -90,6 +98,7 @@ def category_report(
     metrics = classifier.metrics
     confusion_names = [classifier.category_names[str(c)] for c in metrics.confusion_labels]
     volume = category_trends
+    predicted = concat_days(predictions)
     days = every_day(volume["day"].min(), volume["day"].max())
     document = render_report(
         ReportInputs(
@@ -97,7 +106,8 @@ def category_report(
             training_days=classifier.training_days,
             predicted_days=(days[0], days[-1]),
             volume=volume,
-            examples=most_confident_examples(concat_days(predictions)),
+            examples=most_confident_examples(predicted),
+            problem_shares=problem_shares(predicted),
             cases_png=figure_png(
                 stacked_volume_figure(by_day(volume, "category_name", days, "cases"), top=19, unit="cases opened")
             ),
