@@ -128,10 +128,11 @@ def suggestions_section(categories: tuple[Category, ...]) -> str:
 (a name and a few example phrases) to the category map.</p><ol>{items}</ol>"""
 
 
-def render_report(inputs: ReportInputs) -> str:
-    categories = inputs.categories
-    counts = predicted_counts(inputs.volume)
-    summary = pd.DataFrame(
+def category_table(categories: list[Category], volume: pd.DataFrame, problem_shares: dict[str, float]):
+    """One row per category, in the given order: who defined it, its training and predicted counts, the share of
+    its issue messages that state a problem and its first keyphrases."""
+    counts = predicted_counts(volume)
+    return pd.DataFrame(
         {
             "category": c.name,
             "defined by": "team (seed)" if c.seed else "discovered",
@@ -139,11 +140,17 @@ def render_report(inputs: ReportInputs) -> str:
             "share": f"{c.share:.1%}",
             "cases opened": f"{predicted_count(counts, c.name, 'cases'):,}",
             "tweets with follow-ups": f"{predicted_count(counts, c.name, 'tweets'):,}",
-            "state a problem": problem_share_text(problem_share(c, inputs.problem_shares)),
+            "state a problem": problem_share_text(problem_share(c, problem_shares)),
             "keyphrases": ", ".join(phrase for phrase, _ in c.keywords[:4]),
         }
         for c in categories
     )
+
+
+def render_report(inputs: ReportInputs) -> str:
+    categories = inputs.categories
+    counts = predicted_counts(inputs.volume)
+    summary = category_table(categories, inputs.volume, inputs.problem_shares)
     brands = brand_table(inputs.volume).map(lambda n: f"{n:,}")
     sections = "".join(
         category_section(c, counts, inputs.examples.get(c.name, []), problem_share(c, inputs.problem_shares))

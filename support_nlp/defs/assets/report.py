@@ -7,19 +7,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from support_nlp.core.category_schema import Category, CategoryModel
+from support_nlp.core.category_schema import CategoryModel
 from support_nlp.core.classifier import UNCERTAIN_NAME
 from support_nlp.core.conversation import ISSUE, states_problem
 from support_nlp.core.embedding import EmbeddingBatch
 from support_nlp.core.trends import by_day, every_day
 from support_nlp.defs.assets.deployment import deployed_model
-from support_nlp.html_report import (
-    EXAMPLES_PER_CATEGORY,
-    ReportInputs,
-    predicted_count,
-    predicted_counts,
-    render_report,
-)
+from support_nlp.html_report import EXAMPLES_PER_CATEGORY, ReportInputs, category_table, render_report
 from support_nlp.metadata import concat_days
 from support_nlp.plots import (
     category_sizes_markdown,
@@ -59,21 +53,6 @@ def most_confident_examples(predicted: pd.DataFrame, per_category: int = EXAMPLE
     return {name: group["text"].head(per_category).tolist() for name, group in distinct.groupby("category_name")}
 
 
-def summary_markdown(categories: list[Category], volume: pd.DataFrame) -> str:
-    counts = predicted_counts(volume)
-    table = pd.DataFrame(
-        {
-            "category": c.name,
-            "training tweets": f"{c.size:,}",
-            "share": f"{c.share:.1%}",
-            "cases opened": f"{predicted_count(counts, c.name, 'cases'):,}",
-            "tweets with follow-ups": f"{predicted_count(counts, c.name, 'tweets'):,}",
-        }
-        for c in categories
-    )
-    return table.to_markdown(index=False)
-
-
 @dg.asset(
     ins={"embeddings": ALL_MATERIALIZED_DAYS, "predictions": ALL_MATERIALIZED_DAYS},
     deps=[deployed_model],
@@ -99,6 +78,7 @@ def category_report(
     confusion_names = [classifier.category_names[str(c)] for c in metrics.confusion_labels]
     volume = category_trends
     predicted = concat_days(predictions)
+    shares = problem_shares(predicted)
     days = every_day(volume["day"].min(), volume["day"].max())
     document = render_report(
         ReportInputs(
@@ -107,7 +87,7 @@ def category_report(
             predicted_days=(days[0], days[-1]),
             volume=volume,
             examples=most_confident_examples(predicted),
-            problem_shares=problem_shares(predicted),
+            problem_shares=shares,
             cases_png=figure_png(
                 stacked_volume_figure(by_day(volume, "category_name", days, "cases"), top=19, unit="cases opened")
             ),
@@ -118,7 +98,7 @@ def category_report(
     return dg.MaterializeResult(
         metadata={
             "report_file": dg.MetadataValue.path(report_store.write(REPORT_FILE, document.encode())),
-            "categories": dg.MetadataValue.md(summary_markdown(categories, volume)),
+            "categories": dg.MetadataValue.md(category_table(categories, volume, shares).to_markdown(index=False)),
             "sizes": dg.MetadataValue.md(
                 category_sizes_markdown([c.name for c in categories], [c.size for c in categories])
             ),
