@@ -23,6 +23,7 @@ from support_nlp.benchmarks.escalation_scores import (
 from support_nlp.core import cascade as cascade_module
 from support_nlp.core.artifacts import artifact_from_bytes, artifact_to_bytes
 from support_nlp.core.cascade import (
+    CALIBRATION_Z,
     CASCADE_TEXTS_FILE,
     DEFAULT_CALIBRATION_ROWS,
     ESCALATE_EVERYTHING,
@@ -34,6 +35,7 @@ from support_nlp.core.cascade import (
     cascade_texts_of,
     choose_escalation_threshold,
     classifier_fingerprint,
+    disagreement_upper_bound,
     fit_student_classifier,
     load_cascade,
     store_cascade,
@@ -179,12 +181,27 @@ def test_labelling_in_chunks_gives_the_labels_of_one_call(
 def test_the_threshold_is_the_lowest_that_reaches_the_target_on_the_calibration_texts():
     confidence = np.array([0.99, 0.9, 0.9, 0.8, 0.7, 0.6])
     agrees = np.array([True, True, False, True, False, True])
-    # Keeping everything down to 0.8 leaves one disagreement in six (83.3 % agreement); down to 0.6, two.
-    assert choose_escalation_threshold(confidence, agrees, 0.8) == 0.8
+    # On the calibration texts alone (z = 0): keeping everything down to 0.8 leaves one disagreement in six
+    # (83.3 % agreement); down to 0.6, two.
+    assert choose_escalation_threshold(confidence, agrees, 0.8, z=0) == 0.8
     # One disagreement in six is too many for 90 %; keeping only the 0.99 text would need cutting between two
     # texts of confidence 0.9, one of them wrong: the cut goes above both.
-    assert choose_escalation_threshold(confidence, agrees, 0.9) == 0.99
-    assert choose_escalation_threshold(confidence, np.zeros(6, dtype=bool), 0.9) == ESCALATE_EVERYTHING
+    assert choose_escalation_threshold(confidence, agrees, 0.9, z=0) == 0.99
+    assert choose_escalation_threshold(confidence, np.zeros(6, dtype=bool), 0.9, z=0) == ESCALATE_EVERYTHING
+    # With the product's margin six texts cannot vouch for 80 % on other tweets: everything is escalated.
+    assert choose_escalation_threshold(confidence, agrees, 0.8) == ESCALATE_EVERYTHING
+
+
+def test_the_margin_keeps_fewer_texts_and_bounds_the_disagreement_it_keeps():
+    rng = np.random.default_rng(0)
+    confidence = rng.random(3000)
+    agrees = rng.random(3000) < 0.6 + 0.4 * confidence  # the surer, the more often right
+    at_target = choose_escalation_threshold(confidence, agrees, 0.97, z=0)
+    with_margin = choose_escalation_threshold(confidence, agrees, 0.97)
+    assert with_margin > at_target
+    kept = confidence >= with_margin
+    assert (~agrees[kept]).sum() / len(confidence) < 0.03
+    assert disagreement_upper_bound(np.array([(~agrees[kept]).sum()]), len(confidence), CALIBRATION_Z) <= 0.03
 
 
 def test_a_calibrated_cascade_agrees_with_the_transformer_on_held_out_real_tweets(

@@ -4,28 +4,32 @@
         [--shallow-students 1,2,3] [--trained-shallow 1 [--trained-epochs 3]]
         [--target-agreement 0.97] [--work-dir DIR]
 
-Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts):
+Data (all real, cleaned with the product's `clean_text`, distinct non-empty texts, each with the product's
+message kind of its first occurrence):
 - the bundled sample's inbound tweets (support_nlp/data/twcs_sample.csv.gz), split by a seeded shuffle into
-  calibration (the escalation threshold) and evaluation texts and, the rest (or fewer with --quick), training texts
-  (student fit, categories, classifiers);
+  calibration (the escalation threshold) and evaluation texts, both drawn from the issue messages (the only tweets
+  the product's cascade labels), and, the rest of every kind (or fewer with --quick), training texts (student fit;
+  categories and classifiers from those that open a thread with an issue, as the product discovers them);
 - /work/shared/datasets/twcs_inbound_texts_6000 (first customer messages drawn from the whole twcs.csv by another
-  author; texts also in the bundled sample's training or calibration texts removed): a second evaluation set;
+  author; texts also in the bundled sample's training or calibration texts removed): a second evaluation set, its
+  issue messages;
 - for the student's throughput only, additionally every distinct inbound text of /work/shared/datasets/twcs_real.
 
 Reference ("all-transformer"): the int8 ONNX encoder (the product's CPU path) and a classifier trained on its
-vectors of the training texts, labels from `fit_categories` (default configuration) on those vectors. The cascade is
-the product's (`core.cascade.load_cascade`) fitted the product's way (`cascade_texts_of`): the training and
-calibration texts are the corpus the model was trained on, a seeded draw of them calibrates the threshold and the
-rest fit the student and its classifier (trained on its vectors and the texts' n-grams with the reference
-classifier's labels); its first use (distil, fit, calibrate; teacher vectors already cached, as the training days'
-are in the product) is timed. So is the first use of a second model version: the same teacher, its texts another
-seeded draw of the corpus (a retrained version's fit texts differ), once in the student folder the first version
-filled (the teacher's vocabulary pass is reused) and once in a fresh one (the pass is made again, as it was for every
-version before it was shared); --first-use-only stops there. Beside it the same recipe fitted on the training texts
-and calibrated on the separate calibration texts (the fitting before models recorded their corpus), and that
-cascade with a student classifier of the student vector alone. Agreement is the share of evaluation texts whose
-label (the classifier's top category, no confidence floor) equals the all-transformer label. The cascade re-embeds
-escalated texts with the teacher without any cache, so its timing includes them.
+vectors of the training texts that open a thread with an issue, labels from `fit_categories` (default configuration)
+on those vectors. The cascade is the product's (`core.cascade.load_cascade`) fitted the product's way
+(`cascade_texts_of`): the training and calibration texts are the corpus the model was trained on, a seeded draw of
+its issue messages calibrates the threshold and the rest fit the student and its classifier (trained on its vectors
+and the texts' n-grams with the reference classifier's labels); its first use (distil, fit, calibrate; teacher
+vectors already cached, as the training days' are in the product) is timed. So is the first use of a second model
+version: the same teacher, its texts another seeded draw of the corpus (a retrained version's fit texts differ),
+once in the student folder the first version filled (the teacher's vocabulary pass is reused) and once in a fresh
+one (the pass is made again, as it was for every version before it was shared); --first-use-only stops there. Beside
+it the same recipe fitted on the training texts and calibrated on the separate calibration texts (the fitting before
+models recorded their corpus), and that cascade with a student classifier of the student vector alone. Agreement is
+the share of evaluation texts whose label (the classifier's top category, no confidence floor) equals the
+all-transformer label. The cascade re-embeds escalated texts with the teacher without any cache, so its timing
+includes them.
 
 --escalation-scores compares, on the product's cascade, the scores that could decide what is escalated
 (`benchmarks.escalation_scores`): each threshold chosen on the cascade's calibration texts, the share escalated and
@@ -77,6 +81,7 @@ from support_nlp.core.cascade import (
 )
 from support_nlp.core.categories import fit_categories
 from support_nlp.core.classifier import ClassifierModel, train_classifier
+from support_nlp.core.conversation import ISSUE, message_kinds
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
@@ -108,6 +113,7 @@ class Settings:
 class Split:
     texts: list[str]
     days: np.ndarray
+    discovered: np.ndarray  # True where the text opens a thread with an issue: where the product finds categories
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,18 @@ class Measured:
     escalated_share: float | None = None
 
 
-def _distinct_cleaned(texts: pd.Series, days: pd.Series | None = None) -> pd.DataFrame:
-    frame = pd.DataFrame({"text": texts.map(clean_text), "day": days if days is not None else ""})
+def _distinct_cleaned(texts: pd.Series, days: pd.Series | None = None, opens: np.ndarray | None = None) -> pd.DataFrame:
+    """Distinct non-empty clean texts with the day and the product's message kind of each one's first occurrence
+    (`opens`: whether each tweet opens a thread; None: every one does)."""
+    opens = np.ones(len(texts), dtype=bool) if opens is None else opens
+    frame = pd.DataFrame(
+        {
+            "text": texts.map(clean_text).to_numpy(),
+            "day": days.to_numpy() if days is not None else "",
+            "kind": message_kinds(texts.tolist(), opens),
+            "opens": opens,
+        }
+    )
     return frame[frame["text"] != ""].drop_duplicates("text").reset_index(drop=True)
 
 
@@ -132,11 +148,11 @@ def bundled_inbound() -> pd.DataFrame:
     sample = pd.read_csv(BUNDLED_SAMPLE, dtype=str, keep_default_na=False)
     inbound = sample[sample["inbound"] == "True"]
     days = pd.to_datetime(inbound["created_at"], format=CREATED_AT_FORMAT, utc=True).dt.strftime("%Y-%m-%d")
-    return _distinct_cleaned(inbound["text"], days)
+    return _distinct_cleaned(inbound["text"], days, (inbound["in_response_to_tweet_id"] == "").to_numpy())
 
 
-def external_inbound() -> list[str]:
-    return _distinct_cleaned(pd.read_csv(EXTERNAL_INBOUND, dtype=str, keep_default_na=False)["text"])["text"].tolist()
+def external_inbound() -> pd.DataFrame:
+    return _distinct_cleaned(pd.read_csv(EXTERNAL_INBOUND, dtype=str, keep_default_na=False)["text"])
 
 
 def twcs_real_inbound() -> list[str]:
@@ -146,16 +162,18 @@ def twcs_real_inbound() -> list[str]:
 
 
 def split_bundled(inbound: pd.DataFrame, settings: Settings) -> tuple[Split, Split, Split]:
-    """Training, calibration and evaluation texts."""
+    """Training texts (every kind), calibration and evaluation texts (issue messages)."""
     order = np.random.default_rng(SEED).permutation(len(inbound))
+    issues = order[inbound["kind"].to_numpy()[order] == ISSUE]
     held_out = settings.calibration_texts + settings.evaluation_texts
-    training_texts = settings.training_texts or len(inbound) - held_out
-    if held_out + training_texts > len(inbound):
-        raise ValueError(f"the bundled sample has {len(inbound)} distinct inbound texts, too few for these splits")
-    bounds = np.cumsum([settings.calibration_texts, settings.evaluation_texts, training_texts])
-    calibration, evaluation, training = np.split(order[: bounds[-1]], bounds[:-1])
+    if held_out > len(issues):
+        raise ValueError(f"the bundled sample has {len(issues)} distinct issue messages, too few for these splits")
+    calibration, evaluation = np.split(issues[:held_out], [settings.calibration_texts])
+    rest = order[~np.isin(order, issues[:held_out])]
+    training = rest[: settings.training_texts or len(rest)]
+    discovered = ((inbound["kind"] == ISSUE) & inbound["opens"]).to_numpy()
     return tuple(
-        Split(inbound["text"].iloc[rows].tolist(), inbound["day"].to_numpy()[rows])
+        Split(inbound["text"].iloc[rows].tolist(), inbound["day"].to_numpy()[rows], discovered[rows])
         for rows in (training, calibration, evaluation)
     )
 
@@ -165,15 +183,13 @@ def agreement(predictions: pd.DataFrame, reference: pd.DataFrame) -> float:
 
 
 def train_reference(training: Split, teacher, teacher_cache: EmbeddingCache) -> ClassifierModel:
-    vectors = embed_texts(training.texts, teacher, cache=teacher_cache)
-    tweets = pd.DataFrame(
-        {"text": training.texts, "text_clean": training.texts, "language": "unknown", "brand": "unknown"}
-    )
+    texts = [text for text, discovered in zip(training.texts, training.discovered, strict=True) if discovered]
+    vectors = embed_texts(texts, teacher, cache=teacher_cache)
+    tweets = pd.DataFrame({"text": texts, "text_clean": texts, "language": "unknown", "brand": "unknown"})
     categories = fit_categories(vectors, np.arange(len(vectors)), tweets, embedding_model=teacher.identity)
     labelled = categories.tweet_ids  # positions: outliers ("other") have no category to learn
-    return train_classifier(
-        vectors[labelled], categories.labels, training.days[labelled], categories.names, teacher.identity
-    )
+    days = training.days[training.discovered][labelled]
+    return train_classifier(vectors[labelled], categories.labels, days, categories.names, teacher.identity)
 
 
 def evaluate(
@@ -234,12 +250,19 @@ def run(settings: Settings) -> None:
     bundled = bundled_inbound()
     training, calibration, bundled_evaluation = split_bundled(bundled, settings)
     seen = set(training.texts) | set(calibration.texts)
-    external = [text for text in external_inbound() if text not in seen][: settings.evaluation_texts]
+    external_issues = external_inbound().loc[lambda frame: frame["kind"] == ISSUE, "text"]
+    external = [text for text in external_issues if text not in seen][: settings.evaluation_texts]
 
     teacher_classifier = train_reference(training, teacher, teacher_cache)
-    print(f"categories: {len(teacher_classifier.classes)} from {len(training.texts):,} training texts")
+    print(
+        f"categories: {len(teacher_classifier.classes)} from the {training.discovered.sum():,} of "
+        f"{len(training.texts):,} training texts that open a thread with an issue"
+    )
+    embed_texts(training.texts, teacher, cache=teacher_cache)
     embed_texts(calibration.texts, teacher, cache=teacher_cache)
-    product_texts = cascade_texts_of([*training.texts, *calibration.texts])
+    corpus = [*training.texts, *calibration.texts]
+    corpus_issues = bundled.loc[bundled["kind"] == ISSUE, "text"]
+    product_texts = cascade_texts_of(corpus, calibration_pool=corpus_issues)
 
     def cascade_of(texts: CascadeTexts, folder: str, students: str = "students") -> Cascade:
         return load_cascade(
@@ -267,7 +290,7 @@ def run(settings: Settings) -> None:
     if settings.shallow_students or settings.trained_shallow:
         print_shallow_students(cascade, product_texts, evaluation_sets, settings, teacher_cache)
         return
-    retrained_texts = cascade_texts_of([*training.texts, *calibration.texts], seed=DEFAULT_SEED + 1)
+    retrained_texts = cascade_texts_of(corpus, seed=DEFAULT_SEED + 1, calibration_pool=corpus_issues)
     _, shared, _ = timed(lambda: cascade_of(retrained_texts, "cascade-retrained"))
     _, alone, _ = timed(lambda: cascade_of(retrained_texts, "cascade-retrained-alone", students="students-alone"))
     print(
@@ -299,7 +322,7 @@ def run(settings: Settings) -> None:
     for method, each in cascades.items():
         print(f"{method}: escalate below {each.escalate_below:.3f}")
 
-    every_real_text = list(dict.fromkeys([*bundled["text"], *external_inbound(), *twcs_real_inbound()]))
+    every_real_text = list(dict.fromkeys([*bundled["text"], *external_inbound()["text"], *twcs_real_inbound()]))
     student_rate, student_cost = throughput(student, every_real_text)
     print(
         f"student throughput: {len(every_real_text):,} distinct real texts in {student_cost.wall_s:.2f} s wall, "
