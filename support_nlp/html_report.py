@@ -36,12 +36,16 @@ def image(png: bytes, alt: str) -> str:
 
 
 def brand_table(volume: pd.DataFrame) -> pd.DataFrame:
-    """Cases opened per brand (most first) and category (most first), with the brand's cases and tweets."""
-    table = volume.pivot_table(index="brand", columns="category_name", values="cases", aggfunc="sum", fill_value=0)
-    table = table.loc[table.sum(axis=1).sort_values(ascending=False).index[:BRANDS_SHOWN]]
-    table = table[table.sum().sort_values(ascending=False).index]
-    tweets = volume.groupby("brand")["tweets"].sum()
-    return table.assign(**{"cases": table.sum(axis=1), "tweets": tweets.reindex(table.index)})
+    """Cases opened per category (most first) and brand (the BRANDS_SHOWN with most cases), then each brand's cases
+    and tweets over all categories. Categories run down and brands across: the categories outnumber the brands
+    shown, and a table as wide as the categories ran off the page."""
+    table = volume.pivot_table(index="category_name", columns="brand", values="cases", aggfunc="sum", fill_value=0)
+    brands = table.sum().sort_values(ascending=False).index[:BRANDS_SHOWN]
+    totals = pd.DataFrame(
+        {"cases, all categories": table.sum(), "tweets with follow-ups": volume.groupby("brand")["tweets"].sum()}
+    ).T
+    table = pd.concat([table.loc[table.sum(axis=1).sort_values(ascending=False).index], totals])[brands]
+    return table.rename_axis(index=None, columns=None)
 
 
 def predicted_counts(volume: pd.DataFrame) -> pd.DataFrame:
@@ -163,6 +167,7 @@ def render_report(inputs: ReportInputs) -> str:
 body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
 td {{ text-align: right; }} td:first-child, table.summary td:last-child {{ text-align: left; }}
+tbody th {{ text-align: left; }}
 .note {{ color: #555; font-size: 0.9em; }} img {{ max-width: 100%; }} .hint {{ color: #8a5a00; }}
 </style></head><body>
 <h1>What customers contact support about</h1>

@@ -2,6 +2,7 @@
 
 import html
 import os
+import re
 import subprocess
 import sys
 
@@ -209,8 +210,14 @@ def test_the_report_is_an_html_file_with_every_category_largest_first(pipeline_r
         if c.languages.get("en", 0) >= 0.5 and c.name in stated:
             assert f"; {stated[c.name]:.0%} state a\nproblem." in section[: section.index("</p>")]
     brands = document[document.index('id="brands"') : document.index('id="examples"')]
-    top_brand = volume.groupby("brand")["cases"].sum().sort_values(ascending=False).index[0]
-    assert f"<th>{top_brand}</th>" in brands
+    brand_cases = volume.groupby("brand")["cases"].sum().sort_values(ascending=False)
+    # Categories down (most cases first), the brands with most cases across, their totals in the last rows.
+    header, *rows = [re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S) for row in brands.split("<tr")[1:]]
+    shown = header[1:]
+    assert shown == list(brand_cases.index[: len(shown)]) and header[0] == ""
+    totals = {row[0]: row[1:] for row in rows}["cases, all categories"]
+    assert totals == [f"{cases:,}" for cases in brand_cases.iloc[: len(shown)]]
+    assert rows[0][0] == html.escape(volume.groupby("category_name")["cases"].sum().idxmax())
     suggested = [c for c in by_size if not c.seed]
     listed = document[document.index('id="suggested"') : document.index('id="trend"')]
     positions = [listed.index(f"<b>{html.escape(c.name)}</b>") for c in suggested]
