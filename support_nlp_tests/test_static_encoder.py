@@ -120,3 +120,22 @@ def test_the_static_backend_is_selectable_and_uses_its_fit_sample(student, fit_t
     finally:
         dispatch._static_encoder.cache_clear()
     assert load_encoder(BUNDLED_MODEL_NAME, "auto", "cpu").identity.endswith("onnx-int8-r1")
+
+
+def test_training_brings_the_student_closer_to_the_teacher_on_held_out_tweets(fit_texts, held_out_texts):
+    tokenizer = static_backend._tokenizer(teacher().folder / static_backend.TOKENIZER_FILE)
+    token_vectors = static_backend.teacher_token_vectors(teacher(), static_backend.default_student_root())
+    fit_ids, fit_lengths = static_backend._token_ids(tokenizer, fit_texts)
+    fit_targets = embed_texts(fit_texts, teacher())
+    mapped = static_backend.mapped_student(token_vectors, fit_ids, fit_lengths, fit_targets)
+    trained = static_backend.trained_student(mapped, fit_ids, fit_lengths, fit_targets)
+
+    held_out = static_backend._token_ids(tokenizer, held_out_texts)
+    held_out_targets = embed_texts(held_out_texts, teacher())
+
+    def mean_cosine(student: static_backend.StudentArrays) -> float:
+        return float((student.encode_ids(*held_out) * held_out_targets).sum(axis=1).mean())
+
+    assert mean_cosine(trained) > mean_cosine(mapped)
+    unseen = np.setdiff1d(np.arange(len(token_vectors)), fit_ids)
+    np.testing.assert_array_equal(trained.token_vectors[unseen], mapped.token_vectors[unseen])

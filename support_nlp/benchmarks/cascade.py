@@ -85,6 +85,7 @@ from support_nlp.core.conversation import ISSUE, message_kinds
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
+from support_nlp.core.encoders.static_backend import cross_fitted_vectors
 from support_nlp.core.text import clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 
@@ -304,7 +305,13 @@ def run(settings: Settings) -> None:
     student = split_fitted.student
     print(f"training split's student {student.identity}: {student.description}")
     vector_only = fit_student_classifier(
-        student, teacher, teacher_classifier, training.texts, teacher_cache, lexical=False
+        student,
+        teacher,
+        teacher_classifier,
+        training.texts,
+        teacher_cache,
+        lexical=False,
+        fit_vectors=cross_fitted_vectors(teacher, training.texts, settings.work_dir / "students", teacher_cache),
     )
     cascades = {
         "vector + n-grams, fitted on the training corpus (product)": cascade,

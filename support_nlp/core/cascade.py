@@ -39,7 +39,7 @@ from support_nlp.core.classifier import ClassifierModel
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders import Encoder
 from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
-from support_nlp.core.encoders.static_backend import StaticEncoder, distil_student, fit_digest
+from support_nlp.core.encoders.static_backend import StaticEncoder, cross_fitted_vectors, distil_student, fit_digest
 from support_nlp.core.progress import Progress, ProgressCallback
 from support_nlp.core.storage import read_decoded, write_file
 from support_nlp.core.student_classifier import StudentClassifier, train_student_classifier
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from support_nlp.core.embedding_cache import EmbeddingCache
 
 ESCALATE_EVERYTHING = float("inf")
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 DESCRIPTION_FILE = "cascade.json"
 CASCADE_TEXTS_FILE = "cascade_texts.json.gz"
 TARGET_AGREEMENT = 0.97
@@ -252,13 +252,15 @@ def fit_student_classifier(
     fit_texts: list[str],
     teacher_cache: EmbeddingCache | None = None,
     lexical: bool = True,
+    fit_vectors: np.ndarray | None = None,
 ) -> StudentClassifier:
     """A student classifier trained to reproduce the teacher classifier's labels of `fit_texts`: what the cascade
-    is scored against, rather than the clustering's pseudo-labels the teacher learned from."""
+    is scored against, rather than the clustering's pseudo-labels the teacher learned from. It learns from
+    `fit_vectors` (default: the student's vectors of the texts; see `cross_fitted_vectors`)."""
     teacher_labels = teacher_classifier.predict(embed_texts(fit_texts, teacher, cache=teacher_cache), 0.0)
     return train_student_classifier(
         fit_texts,
-        embed_texts(fit_texts, student),
+        embed_texts(fit_texts, student) if fit_vectors is None else fit_vectors,
         teacher_labels["category_id"].to_numpy(),
         teacher_classifier.category_names,
         student.identity,
@@ -273,9 +275,13 @@ def fit_cascade(
     texts: CascadeTexts,
     target_agreement: float,
     teacher_cache: EmbeddingCache | None = None,
+    fit_vectors: np.ndarray | None = None,
 ) -> Cascade:
-    """`student`'s classifier fitted on the fit texts, the threshold calibrated on the calibration texts."""
-    student_classifier = fit_student_classifier(student, teacher, teacher_classifier, texts.fit_texts, teacher_cache)
+    """`student`'s classifier fitted on the fit texts (on `fit_vectors` where given), the threshold calibrated on
+    the calibration texts."""
+    student_classifier = fit_student_classifier(
+        student, teacher, teacher_classifier, texts.fit_texts, teacher_cache, fit_vectors=fit_vectors
+    )
     return calibrate_cascade(
         student,
         teacher,
@@ -344,7 +350,9 @@ def load_cascade(
     if stored is not None and all(stored.get(name) == value for name, value in key.items()):
         student_classifier = read_decoded(kept_in / stored["student_classifier_file"], artifact_from_bytes)
         return Cascade(student, teacher, student_classifier, teacher_classifier, float(stored["escalate_below"]))
-    cascade = fit_cascade(student, teacher, teacher_classifier, texts, target_agreement, teacher_cache)
+    # The student classifier learns from vectors of texts a student was not fitted on, as new tweets will be.
+    fit_vectors = cross_fitted_vectors(teacher, texts.fit_texts, student_root, teacher_cache)
+    cascade = fit_cascade(student, teacher, teacher_classifier, texts, target_agreement, teacher_cache, fit_vectors)
     counts = {"fit_texts_count": len(texts.fit_texts), "calibration_texts_count": len(texts.calibration_texts)}
     store_cascade(kept_in, cascade, {**key, **counts})
     return cascade
