@@ -104,13 +104,15 @@ class EmbeddingModel(dg.ConfigurableResource):
     def vector_cache(self) -> EmbeddingCache | None:
         return self._cache
 
-    def cascade(self, classifier: ClassifierModel, kept_in: UPath) -> Cascade:
+    def cascade(self, classifier: ClassifierModel, kept_in: UPath, report: ProgressCallback | None = None) -> Cascade:
         """The student-then-transformer cascade for `classifier`, read from `kept_in` (its model version's folder),
-        built and stored there on first use from the texts training recorded there; the student is distilled beside
-        the ONNX export."""
+        built and stored there on first use from the texts training recorded there (`report` follows the build); the
+        student is distilled beside the ONNX export."""
         student_root = Path(self.export_dir) if self.export_dir else default_student_root()
         texts = stored_cascade_texts(kept_in)
-        return load_cascade(self.encoder(), classifier, texts, student_root, kept_in, teacher_cache=self._cache)
+        return load_cascade(
+            self.encoder(), classifier, texts, student_root, kept_in, teacher_cache=self._cache, report=report
+        )
 
 
 class StorageLocation(dg.ConfigurableResource):

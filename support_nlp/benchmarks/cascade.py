@@ -29,7 +29,9 @@ it the same recipe fitted on the training texts and calibrated on the separate c
 models recorded their corpus), and that cascade with a student classifier of the student vector alone. Agreement is
 the share of evaluation texts whose label (the classifier's top category, no confidence floor) equals the
 all-transformer label. The cascade re-embeds escalated texts with the teacher without any cache, so its timing
-includes them.
+includes them. Before the cascades are compared, the product's student's closeness to the teacher on both
+evaluation sets is printed, after its ridge map alone and after its training (`static_backend` steps 3 and 4,
+remade from its fit texts).
 
 --escalation-scores compares, on the product's cascade, the scores that could decide what is escalated
 (`benchmarks.escalation_scores`): each threshold chosen on the cascade's calibration texts, the share escalated and
@@ -84,8 +86,8 @@ from support_nlp.core.classifier import ClassifierModel, train_classifier
 from support_nlp.core.conversation import ISSUE, message_kinds
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
-from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder
-from support_nlp.core.encoders.static_backend import cross_fitted_vectors
+from support_nlp.core.encoders import BUNDLED_MODEL_NAME, Encoder, load_encoder, static_backend
+from support_nlp.core.encoders.onnx_runtime import OnnxEncoder
 from support_nlp.core.text import clean_text
 from support_nlp.core.twcs import BUNDLED_SAMPLE, CREATED_AT_FORMAT
 
@@ -285,6 +287,7 @@ def run(settings: Settings) -> None:
         f"{len(product_texts.calibration_texts):,} others of it)"
     )
     evaluation_sets = {"bundled, held out": bundled_evaluation.texts, "external": external}
+    print_student_closeness(teacher, product_texts.fit_texts, evaluation_sets, settings.work_dir, teacher_cache)
     if settings.escalation_scores:
         print_escalation_scores(cascade, product_texts, evaluation_sets, teacher_cache, settings.target_agreement)
         return
@@ -304,6 +307,9 @@ def run(settings: Settings) -> None:
     split_fitted = cascade_of(CascadeTexts(training.texts, calibration.texts), "cascade-split")
     student = split_fitted.student
     print(f"training split's student {student.identity}: {student.description}")
+    split_vectors = static_backend.cross_fitted_vectors(
+        teacher, training.texts, settings.work_dir / "students", teacher_cache
+    )
     vector_only = fit_student_classifier(
         student,
         teacher,
@@ -311,7 +317,7 @@ def run(settings: Settings) -> None:
         training.texts,
         teacher_cache,
         lexical=False,
-        fit_vectors=cross_fitted_vectors(teacher, training.texts, settings.work_dir / "students", teacher_cache),
+        fit_vectors=split_vectors,
     )
     cascades = {
         "vector + n-grams, fitted on the training corpus (product)": cascade,
@@ -352,6 +358,33 @@ def run(settings: Settings) -> None:
                 f"vs all-transformer {reference.texts / reference.cost.cpu_s:,.0f}: "
                 f"{reference.cost.cpu_s / cascaded.cost.cpu_s:.2f}x"
             )
+
+
+def print_student_closeness(
+    teacher: OnnxEncoder,
+    fit_texts: list[str],
+    evaluation_sets: dict[str, list[str]],
+    work_dir: Path,
+    teacher_cache: EmbeddingCache,
+) -> None:
+    """Mean cosine to the teacher on the evaluation texts of the product's student after the ridge map alone
+    (steps 1-3 of static_backend) and after training (step 4)."""
+    fit_ids, fit_lengths = static_backend.token_ids_by_teacher(teacher, fit_texts)
+    fit_targets = embed_texts(fit_texts, teacher, cache=teacher_cache)
+    token_vectors = static_backend.teacher_token_vectors(teacher, work_dir / "students")
+    mapped = static_backend.mapped_student(token_vectors, fit_ids, fit_lengths, fit_targets)
+    trained = static_backend.trained_student(mapped, fit_ids, fit_lengths, fit_targets)
+    for name, texts in evaluation_sets.items():
+        ids = static_backend.token_ids_by_teacher(teacher, texts)
+        targets = embed_texts(texts, teacher, cache=teacher_cache)
+        cosines = {
+            label: float((student.encode_ids(*ids) * targets).sum(axis=1).mean())
+            for label, student in (("ridge map alone", mapped), ("trained", trained))
+        }
+        print(
+            f"student's mean cosine to the teacher, {name} ({len(texts):,} texts): "
+            + ", ".join(f"{label} {cosine:.3f}" for label, cosine in cosines.items())
+        )
 
 
 def print_escalation_scores(

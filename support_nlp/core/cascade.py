@@ -322,9 +322,11 @@ def load_cascade(
     kept_in: UPath,
     target_agreement: float = TARGET_AGREEMENT,
     teacher_cache: EmbeddingCache | None = None,
+    report: ProgressCallback | None = None,
 ) -> Cascade:
     """The cascade for `teacher_classifier` read from `kept_in`, built and stored there first when it holds none
-    built this way (module docstring); the student is distilled under `student_root` on first use."""
+    built this way (module docstring); the student is distilled under `student_root` on first use. `report`
+    follows a build, which takes minutes."""
     if not isinstance(teacher, OnnxEncoder):
         raise ValueError(
             f"the cascade distils its student from the ONNX int8 export of a transformer; the classifier's encoder "
@@ -337,7 +339,7 @@ def load_cascade(
             f"cascade's teacher {teacher.identity!r}: retrain, or configure the classifier's encoder"
         )
     check_enough_texts(texts)
-    student = StaticEncoder(distil_student(teacher, texts.fit_texts, student_root, teacher_cache))
+    student = StaticEncoder(distil_student(teacher, texts.fit_texts, student_root, teacher_cache, report))
     key = {
         "student": student.identity,
         "classifier": classifier_fingerprint(teacher_classifier),
@@ -351,7 +353,14 @@ def load_cascade(
         student_classifier = read_decoded(kept_in / stored["student_classifier_file"], artifact_from_bytes)
         return Cascade(student, teacher, student_classifier, teacher_classifier, float(stored["escalate_below"]))
     # The student classifier learns from vectors of texts a student was not fitted on, as new tweets will be.
-    fit_vectors = cross_fitted_vectors(teacher, texts.fit_texts, student_root, teacher_cache)
+    if report:
+        report("cascade: students of each half of the fit texts, for the student classifier's training vectors")
+    fit_vectors = cross_fitted_vectors(teacher, texts.fit_texts, student_root, teacher_cache, report)
+    if report:
+        report(
+            f"cascade: student classifier on {len(texts.fit_texts):,} fit texts, threshold on "
+            f"{len(texts.calibration_texts):,} calibration texts"
+        )
     cascade = fit_cascade(student, teacher, teacher_classifier, texts, target_agreement, teacher_cache, fit_vectors)
     counts = {"fit_texts_count": len(texts.fit_texts), "calibration_texts_count": len(texts.calibration_texts)}
     store_cascade(kept_in, cascade, {**key, **counts})

@@ -40,7 +40,7 @@ import pandas as pd
 from support_nlp.core.embedding import embed_texts
 from support_nlp.core.encoders.built_folder import build_once, keyed_folder, library_versions
 from support_nlp.core.encoders.onnx_runtime import TOKENIZER_FILE, OnnxEncoder, default_export_root
-from support_nlp.core.progress import Progress
+from support_nlp.core.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
     from support_nlp.core.embedding_cache import EmbeddingCache
@@ -118,31 +118,41 @@ def student_folder(teacher: OnnxEncoder, fit_texts: list[str], root: Path) -> Pa
     return keyed_folder(root, f"{teacher.model}-static", key)
 
 
-def teacher_token_vectors(teacher: OnnxEncoder, root: Path) -> np.ndarray:
+def teacher_token_vectors(teacher: OnnxEncoder, root: Path, report: ProgressCallback | None = None) -> np.ndarray:
     """The teacher's vector of every vocabulary token (step 1), embedded on first use under `root`."""
 
     def embed(staging: Path) -> None:
-        _embed_vocabulary(staging, teacher)
+        _embed_vocabulary(staging, teacher, report)
 
     folder = build_once(vocabulary_folder(teacher, root), VOCABULARY_DESCRIPTION_FILE, embed)
     return np.load(folder / VOCABULARY_VECTORS_FILE)
 
 
-def distil_student(teacher: OnnxEncoder, fit_texts: list[str], root: Path, cache: EmbeddingCache | None = None) -> Path:
+def distil_student(
+    teacher: OnnxEncoder,
+    fit_texts: list[str],
+    root: Path,
+    cache: EmbeddingCache | None = None,
+    report: ProgressCallback | None = None,
+) -> Path:
     """The folder of the student of `teacher` fitted on `fit_texts`, distilling it if it does not exist yet.
 
-    `cache` (optional) serves and keeps the teacher's vectors of the fit texts."""
+    `cache` (optional) serves and keeps the teacher's vectors of the fit texts; `report` follows the distillation."""
     if not fit_texts:
         raise ValueError("distilling a student needs fit texts")
 
     def distil(staging: Path) -> None:
-        _distil_into(staging, teacher, teacher_token_vectors(teacher, root), fit_texts, cache)
+        _distil_into(staging, teacher, teacher_token_vectors(teacher, root, report), fit_texts, cache, report)
 
     return build_once(student_folder(teacher, fit_texts, root), DESCRIPTION_FILE, distil)
 
 
 def cross_fitted_vectors(
-    teacher: OnnxEncoder, fit_texts: list[str], root: Path, cache: EmbeddingCache | None = None
+    teacher: OnnxEncoder,
+    fit_texts: list[str],
+    root: Path,
+    cache: EmbeddingCache | None = None,
+    report: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Each fit text's vector from a student fitted on the other half of the fit texts (seeded halves).
 
@@ -153,7 +163,7 @@ def cross_fitted_vectors(
     vectors = np.empty((len(fit_texts), teacher.dimension), dtype=np.float32)
     for half in (0, 1):
         rows, others = np.flatnonzero(halves == half), np.flatnonzero(halves != half)
-        student = StaticEncoder(distil_student(teacher, [fit_texts[row] for row in others], root, cache))
+        student = StaticEncoder(distil_student(teacher, [fit_texts[row] for row in others], root, cache, report))
         vectors[rows] = student.encode([fit_texts[row] for row in rows])
     return vectors
 
@@ -184,6 +194,11 @@ def _token_ids(tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
+def token_ids_by_teacher(teacher: OnnxEncoder, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """All texts' token ids end to end and each text's token count, by the teacher's tokenizer (students use it)."""
+    return _token_ids(_tokenizer(teacher.folder / TOKENIZER_FILE), texts)
+
+
 def _weighted_sums(token_rows: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Per text, the sum of `token_rows` over its tokens; zero for a text without tokens."""
     sums = np.zeros((len(lengths), token_rows.shape[1]), dtype=np.float32)
@@ -194,9 +209,11 @@ def _weighted_sums(token_rows: np.ndarray, ids: np.ndarray, lengths: np.ndarray)
     return sums
 
 
-def _embed_vocabulary(folder: Path, teacher: OnnxEncoder) -> None:
+def _embed_vocabulary(folder: Path, teacher: OnnxEncoder, report: ProgressCallback | None) -> None:
     tokenizer = _tokenizer(teacher.folder / TOKENIZER_FILE)
-    np.save(folder / VOCABULARY_VECTORS_FILE, teacher.encode_token_ids(_single_token_inputs(tokenizer)))
+    inputs = _single_token_inputs(tokenizer)
+    progress = Progress("student: every vocabulary token through the transformer (once per model)", len(inputs), report)
+    np.save(folder / VOCABULARY_VECTORS_FILE, teacher.encode_token_ids(inputs, progress))
     description = {"model": teacher.model, "teacher": teacher.identity, "vocabulary_tokens": tokenizer.get_vocab_size()}
     (folder / VOCABULARY_DESCRIPTION_FILE).write_text(json.dumps(description, indent=1))
 
@@ -207,11 +224,16 @@ def _distil_into(
     token_vectors: np.ndarray,
     fit_texts: list[str],
     cache: EmbeddingCache | None,
+    report: ProgressCallback | None,
 ) -> None:
-    ids, lengths = _token_ids(_tokenizer(teacher.folder / TOKENIZER_FILE), fit_texts)
-    targets = embed_texts(fit_texts, teacher, cache=cache)
+    ids, lengths = token_ids_by_teacher(teacher, fit_texts)
+    targets = embed_texts(
+        fit_texts, teacher, Progress("student: fit texts through the transformer", len(fit_texts), report), cache
+    )
     mapped = mapped_student(token_vectors, ids, lengths, targets)
-    trained = trained_student(mapped, ids, lengths, targets)
+    steps = TRAINING_EPOCHS * int((lengths > 0).sum())
+    training = Progress(f"student: training, {TRAINING_EPOCHS} epochs", steps, report)
+    trained = trained_student(mapped, ids, lengths, targets, training)
     np.savez(
         folder / ARRAYS_FILE,
         weighted_token_vectors=trained.token_vectors * trained.token_weights[:, None],
@@ -283,7 +305,13 @@ def _mean_cosine(student: StudentArrays, ids: np.ndarray, lengths: np.ndarray, t
     return float((student.encode_ids(ids, lengths) * targets).sum(axis=1).mean())
 
 
-def trained_student(start: StudentArrays, ids: np.ndarray, lengths: np.ndarray, targets: np.ndarray) -> StudentArrays:
+def trained_student(
+    start: StudentArrays,
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    targets: np.ndarray,
+    progress: Progress | None = None,
+) -> StudentArrays:
     """Step 4: token vectors, log token weights and offset trained by Adam on 1 - cosine to the teacher, from
     `start`, in seeded batches of fit texts. Tokens absent from the fit texts keep their start values."""
     import torch
@@ -312,6 +340,8 @@ def trained_student(start: StudentArrays, ids: np.ndarray, lengths: np.ndarray, 
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if progress:
+                progress.advance(len(rows))
     with torch.no_grad():
         return StudentArrays(token_vectors.numpy().copy(), torch.exp(log_weights).numpy().copy(), offset.numpy().copy())
 

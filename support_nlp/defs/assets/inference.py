@@ -241,7 +241,7 @@ def cascade_predictions(
     started = time.perf_counter()
     deployed = model_store.deployed()
     try:
-        cascade = embedding_model.cascade(deployed.classifier, model_store.folder(deployed))
+        cascade = embedding_model.cascade(deployed.classifier, model_store.folder(deployed), context.log.info)
     except ValueError as error:  # the deployed classifier's encoder cannot teach a student: the same on every retry
         raise dg.Failure(f"{error} (deployed model {deployed.version.version})", allow_retries=False) from error
     context.log.info(f"cascade: student {cascade.student.identity}, escalating below {cascade.escalate_below:.3f}")
