@@ -18,9 +18,9 @@ import time
 import pandas as pd
 
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
-from support_nlp.core.encoders.base import available_cores
 from support_nlp.core.encoders.static_backend import default_fit_texts
 from support_nlp.core.encoders.use_multilingual import MODEL_NAME as USE_MULTILINGUAL
+from support_nlp.core.parallel import available_cores
 
 DEFAULT_MODELS = (BUNDLED_MODEL_NAME, USE_MULTILINGUAL)
 

@@ -63,9 +63,9 @@ from support_nlp.core.conversation import ISSUE, message_kinds, opens_thread
 from support_nlp.core.embedding import distinct_texts, embed_texts
 from support_nlp.core.embedding_cache import EmbeddingCache
 from support_nlp.core.encoders import BUNDLED_MODEL_NAME, load_encoder
-from support_nlp.core.encoders.base import available_cores
 from support_nlp.core.encoders.torch_backend import load_sentence_transformer
 from support_nlp.core.language import detect_languages
+from support_nlp.core.parallel import available_cores
 from support_nlp.core.text import clean_frame
 from support_nlp.core.twcs import BUNDLED_SAMPLE, read_twcs
 

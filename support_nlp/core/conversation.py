@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 import emoji
 import numpy as np
@@ -32,6 +33,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from support_nlp.core.naming import CONTRACTION_STEMS, brand_words
+from support_nlp.core.parallel import map_in_chunks
 from support_nlp.core.text import EMOJI_CHARACTERS, MENTION_PATTERN, URL_PATTERN
 
 ISSUE = "issue"
@@ -53,6 +55,11 @@ WORD = re.compile(r"[^\W_]+")
 
 def _words(*alternatives: str) -> re.Pattern:
     return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+
+
+def _any_word(*patterns: re.Pattern) -> re.Pattern:
+    """One word (as `fullmatch`) that any of these `_words` patterns would find."""
+    return re.compile("|".join(pattern.pattern for pattern in patterns), re.IGNORECASE)
 
 
 # Words that make a tweet say something is wrong or wanted: a tweet holding one is never a mere act.
@@ -183,6 +190,9 @@ TOPIC_STOP_WORDS = frozenset(
      "interest", "front", "side", "top", "show", "move", "part", "full", "empty", "found", "find", "bottom"}
 )  # fmt: skip
 FUNCTION_WORDS = (ENGLISH_STOP_WORDS - TOPIC_STOP_WORDS) | CONTRACTION_STEMS
+# Interjections, complaint and filler words, checked word by word: substituting the three patterns over whole texts
+# was most of the message kinds' time. ("going on", the one phrase among them, leaves "on", a function word.)
+NON_TOPIC_WORD = _any_word(INTERJECTIONS, COMPLAINT_WORDS, FILLER_WORDS)
 # iOS 11.1 turned a typed "i" into "I" + U+FE0F (shown as "A [?]"); a tweet showing it, or quoting the letter or
 # the symbol, is about that bug.
 LETTER_I_BUG = re.compile("I\ufe0f|[\"“”']\\s*[I?]\\s*[\"“”']|\\bA ?\\[?\\?")
@@ -205,10 +215,14 @@ def topic_words(raw_text: str) -> list[str]:
     typed = HTML_ENTITY.sub(" ", MENTION_PATTERN.sub(" ", URL_PATTERN.sub(" ", raw_text)))
     # A version or model number, an order id, a sum of money or the iOS letter bug's symbol names the topic by itself.
     named = LETTER_I_BUG.findall(typed) + DETAIL_TOKENS.findall(typed) + MONEY.findall(typed)
-    text = " ".join(words_without_emoji(typed)).lower()
-    text = FILLER_WORDS.sub(" ", COMPLAINT_WORDS.sub(" ", INTERJECTIONS.sub(" ", text)))
-    words = [word for word in text.split() if len(word) > 1 and not word.isdigit() and word not in FUNCTION_WORDS]
-    return named + [word for word in words if word not in brands]
+    words = [word.lower() for word in words_without_emoji(typed)]
+    return named + [word for word in words if word not in brands and names_a_topic(word)]
+
+
+@lru_cache(maxsize=1 << 16)
+def names_a_topic(word: str) -> bool:
+    """Whether a lower-case word could name a topic (see `topic_words`); words repeat, so each is decided once."""
+    return len(word) > 1 and not word.isdigit() and word not in FUNCTION_WORDS and not NON_TOPIC_WORD.fullmatch(word)
 
 
 def _problem_in(words: str) -> bool:
@@ -247,8 +261,12 @@ def message_kind(raw_text: str, opens_thread: bool) -> str:
     return stated
 
 
+def _kinds_of(texts_and_opens: list[tuple[str, bool]]) -> list[str]:
+    return [message_kind(text, opens) for text, opens in texts_and_opens]
+
+
 def message_kinds(raw_texts: list[str], opens_thread: np.ndarray) -> list[str]:
-    return [message_kind(text, bool(opens)) for text, opens in zip(raw_texts, opens_thread, strict=True)]
+    return map_in_chunks(_kinds_of, list(zip(raw_texts, map(bool, opens_thread), strict=True)))
 
 
 def near_duplicate_key(raw_text: str) -> str:

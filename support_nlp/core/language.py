@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal, get_args
 
+from support_nlp.core.parallel import map_in_chunks
+
 UNDETERMINED = "und"
 # Languages present in twcs inbound traffic (see the bundled sample's PROVENANCE.md).
 SUPPORTED_LANGUAGES = ("en", "es", "fr", "de", "pt", "ja", "it", "nl")
@@ -93,5 +95,6 @@ def detect_languages(texts: Sequence[str], detector: str = "fasttext") -> list[s
         raise ValueError(f"unknown language detector {detector!r}; choose one of {DETECTORS}")
     # A text's code does not depend on its neighbours: each distinct text is detected once.
     long_enough = [text for text in dict.fromkeys(texts) if _has_enough_letters(text)]
-    code_by_text = dict(zip(long_enough, DETECT[detector](long_enough), strict=True)) if long_enough else {}
+    codes = map_in_chunks(DETECT[detector], long_enough) if long_enough else []
+    code_by_text = dict(zip(long_enough, codes, strict=True))
     return [code_by_text.get(text, UNDETERMINED) for text in texts]

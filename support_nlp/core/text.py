@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 import emoji
 import pandas as pd
 
+from support_nlp.core.parallel import map_in_chunks
+
 URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 MENTION_PATTERN = re.compile(r"(?<![\w@])@(\w{1,30})")
 WHITESPACE_PATTERN = re.compile(r"\s+")
@@ -91,12 +93,17 @@ def addressed_brand(text: str, thread_brand: str, brand_by_handle: Mapping[str, 
     return "unknown"
 
 
+def clean_texts(texts: list[str]) -> list[str]:
+    return [clean_text(text) for text in texts]
+
+
 def clean_frame(tweets: pd.DataFrame, known_brands: Iterable[str]) -> pd.DataFrame:
     """Add `text_clean`, `brand` and `is_empty` to typed tweets, keeping every original column."""
     brand_by_handle = brand_lookup(known_brands)
     out = tweets.copy()
     # Some tweets repeat an earlier text word for word: each distinct text is cleaned once.
-    cleaned = {text: clean_text(text) for text in dict.fromkeys(out["text"])}
+    distinct = list(dict.fromkeys(out["text"]))
+    cleaned = dict(zip(distinct, map_in_chunks(clean_texts, distinct), strict=True))
     out["text_clean"] = pd.Series([cleaned[text] for text in out["text"]], index=out.index, dtype=str)
     out["brand"] = [
         addressed_brand(text, thread_brand, brand_by_handle)

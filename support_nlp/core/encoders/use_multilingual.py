@@ -23,7 +23,7 @@ from importlib.metadata import version
 
 import numpy as np
 
-from support_nlp.core.encoders.base import available_cores
+from support_nlp.core.parallel import available_cores
 from support_nlp.core.progress import Progress
 
 # Carries "multilingual", so `core.categories.is_multilingual` clusters all languages together with it.
