@@ -96,8 +96,9 @@ FULL = Settings(
 
 @dataclass(frozen=True)
 class Cost:
-    """Wall seconds, and CPU seconds of the whole process (all threads): the latter is what a shared, busy
-    machine distorts least, since time spent waiting for a core is not counted."""
+    """Wall seconds, and CPU seconds of the whole process (all threads) and of the worker processes it started and
+    joined (`core.parallel`): the latter is what a shared, busy machine distorts least, since time spent waiting
+    for a core is not counted."""
 
     wall_s: float
     cpu_s: float
@@ -160,12 +161,22 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(action: Callable[[], object]) -> tuple[object, Cost, float]:
-    """(result, its cost, peak RSS in MiB during the call)."""
-    _reset_peak_rss()
-    started_wall, started_cpu = time.perf_counter(), time.process_time()
+def cpu_seconds() -> float:
+    """CPU time of this process and of the child processes it has waited for."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def costed(action: Callable[[], object]) -> tuple[object, Cost]:
+    started_wall, started_cpu = time.perf_counter(), cpu_seconds()
     result = action()
-    cost = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
+    return result, Cost(time.perf_counter() - started_wall, cpu_seconds() - started_cpu)
+
+
+def timed(action: Callable[[], object]) -> tuple[object, Cost, float]:
+    """(result, its cost, peak RSS in MiB of this process during the call)."""
+    _reset_peak_rss()
+    result, cost = costed(action)
     return result, cost, _peak_rss_mib()
 
 
@@ -400,9 +411,7 @@ def raw_to_predictions(
 
     def stage(name: str, action: Callable[[], object]):
         # Not `timed`: resetting the peak-RSS mark here would hide the earlier stages' peak from the caller.
-        started_wall, started_cpu = time.perf_counter(), time.process_time()
-        value = action()
-        costs[name] = Cost(time.perf_counter() - started_wall, time.process_time() - started_cpu)
+        value, costs[name] = costed(action)
         return value
 
     inbound, _, summary = stage("parse", lambda: read_twcs(str(source)))
@@ -455,12 +464,12 @@ def end_to_end(
     agreement = cascade_agreement(runs, training_texts, all_transformer, base_text) if "cascade" in runs else "-"
     print(
         "| path | tweets | wall s | CPU s | tweets/s | tweets/CPU-s | peak RSS MiB | parse / clean / language / "
-        "kinds / embed + predict (CPU s) | issue messages | escalated | agreement, held out issue messages |\n"
+        "kinds / embed + predict, wall s (CPU s) | issue messages | escalated | agreement, held out issue messages |\n"
         "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
     )
     for name, ((predicted, stages, _), cost, peak) in runs.items():
         escalated = f"{predicted['escalated'].mean():.1%}" if "escalated" in predicted else "-"
-        per_stage = " / ".join(f"{stage.cpu_s:,.1f}" for stage in stages.values())
+        per_stage = " / ".join(f"{stage.wall_s:,.1f} ({stage.cpu_s:,.1f})" for stage in stages.values())
         tweets = len(predicted)
         issues = f"{(predicted['message_kind'] == ISSUE).mean():.1%}"
         print(

@@ -39,6 +39,7 @@ def map_in_chunks(
         return function(items)
     size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
     chunks = [items[start : start + size] for start in range(0, len(items), size)]
-    # forkserver: workers do not inherit the threads (ONNX Runtime, Dagster's) of the calling process.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    # Spawned, not forked: workers inherit no threads (ONNX Runtime's, Dagster's) of the calling process, and as its
+    # direct children their CPU time counts in its os.times() once they are joined.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(chain.from_iterable(pool.map(function, chunks)))
